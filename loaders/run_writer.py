@@ -1,0 +1,294 @@
+"""Everything one run writes, in one transaction.
+
+Unified rows are first staged (PostgreSQL: COPY into a temporary table;
+SQLite: a temporary table filled by executemany), then merged set-wise: the
+greatest delivery of each key by precedence survives, is compared with the
+stored row, and is upserted only when it is greater. Rejects, the ledger row
+and the watermark go into the same transaction, so a crash at any point
+leaves the store as if the run never started.
+"""
+
+import json
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from schemas.arrow import UNIFIED_BATCH_SCHEMAS
+from schemas.sql import INSTANT_TEXT_FORMAT, Instant, sql_tables
+from schemas.tables import INSTANT, MONEY, PRECEDENCE, STREAM_TABLES
+
+_LOOKUP_CHUNK = 900  # stays under every backend's bind-parameter limit
+
+
+@dataclass
+class Reject:
+    stream: str
+    kind: str  # "record" or "file"
+    location: str
+    record_key: str | None
+    reason: str
+    detail: str
+    raw_encrypted: bytes | None
+
+
+@dataclass
+class MergeCounts:
+    staged: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.staged - self.inserted - self.updated - self.unchanged
+
+
+class RunWriter:
+    """Open with `with RunWriter(engine, source, run_id) as w:`; commits on a clean exit."""
+
+    def __init__(self, engine: sa.Engine, source: str, run_id: str):
+        self.engine, self.source, self.run_id = engine, source, run_id
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._seq: dict[str, int] = {}
+        self.conn: sa.Connection | None = None
+
+    def __enter__(self) -> "RunWriter":
+        self.conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        self._tx = self.conn.begin()
+        if not self.sqlite:
+            # One run per source at a time; SQLite gets the same from BEGIN IMMEDIATE.
+            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(self.source.encode())})
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for stream in list(self._seq):
+                    self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_staging(stream)}")
+                    self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_winners(stream)}")
+                self._tx.commit()
+            else:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+
+    @contextmanager
+    def savepoint(self):
+        """Everything written inside is undone if the block raises (a file quarantined whole)."""
+        nested = self.conn.begin_nested()
+        seq_before = dict(self._seq)
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            self._seq = seq_before
+            raise
+        nested.commit()
+
+    # -- staging ---------------------------------------------------------
+
+    def _ensure_staging(self, stream: str) -> None:
+        if stream in self._seq:
+            return
+        table = STREAM_TABLES[stream]
+        cols = ", ".join(f"{c} {_sql_type(self.sqlite, table.column(c).type)}" for c in _batch_columns(stream))
+        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_staging(stream)}")
+        self.conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_staging(stream)} ({cols}, _seq BIGINT NOT NULL)")
+        self._seq[stream] = 0
+
+    def stage(self, stream: str, batch: pa.Table) -> None:
+        """Stage unified rows (already pseudonymized and masked) for the merge."""
+        self._ensure_staging(stream)
+        if batch.num_rows == 0:
+            return
+        names = _batch_columns(stream)
+        batch = batch.select(list(names)).cast(UNIFIED_BATCH_SCHEMAS[stream])
+        columns = [batch.column(n).to_pylist() for n in names]
+        table = STREAM_TABLES[stream]
+        if self.sqlite:
+            for i, name in enumerate(names):
+                if table.column(name).type == INSTANT:
+                    columns[i] = [None if v is None else v.strftime(INSTANT_TEXT_FORMAT) for v in columns[i]]
+                elif table.column(name).type == MONEY:
+                    columns[i] = [None if v is None else str(v) for v in columns[i]]
+        start = self._seq[stream]
+        columns.append(range(start, start + batch.num_rows))
+        self._seq[stream] = start + batch.num_rows
+        rows = zip(*columns)
+        column_list = ", ".join((*names, "_seq"))
+        if self.sqlite:
+            placeholders = ", ".join("?" * (len(names) + 1))
+            self.conn.exec_driver_sql(f"INSERT INTO {_staging(stream)} ({column_list}) VALUES ({placeholders})", list(rows))
+        else:
+            cursor = self.conn.connection.dbapi_connection.cursor()
+            with cursor.copy(f"COPY {_staging(stream)} ({column_list}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.close()
+
+    def keys_held_by_other_sources(self, case_nos: list[str]) -> dict[str, str]:
+        """case_no → the other source system that already holds it (a case_no_collision)."""
+        table = sql_tables["service_case"]
+        found: dict[str, str] = {}
+        unique = sorted(set(case_nos))
+        for i in range(0, len(unique), _LOOKUP_CHUNK):
+            rows = self.conn.execute(
+                sa.select(table.c.case_no, table.c.source_system).where(
+                    table.c.case_no.in_(unique[i:i + _LOOKUP_CHUNK]), table.c.source_system != self.source
+                )
+            )
+            found.update(dict(rows.all()))
+        return found
+
+    # -- merge -----------------------------------------------------------
+
+    def merge(self, stream: str, loaded_at: datetime) -> MergeCounts:
+        """Upsert the greatest staged delivery of each key; return what became of them."""
+        self._ensure_staging(stream)
+        table = STREAM_TABLES[stream]
+        target, stg, win = table.name, _staging(stream), _winners(stream)
+        key = ", ".join(table.key)
+        precedence_desc = ", ".join(f"{c} DESC" for c in PRECEDENCE)
+        names = _batch_columns(stream)
+        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {win}")
+        # Ties go to the earliest arrival: on equal precedence the first one "stored" stays.
+        self.conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {win} AS SELECT * FROM ("
+            f"SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {precedence_desc}, _seq) AS _rn "
+            f"FROM {stg} s) q WHERE _rn = 1"
+        )
+        join = " AND ".join(f"t.{k} = w.{k}" for k in table.key)
+        w_prec = "(" + ", ".join(f"w.{c}" for c in PRECEDENCE) + ")"
+        t_prec = "(" + ", ".join(f"t.{c}" for c in PRECEDENCE) + ")"
+        first_key = table.key[0]
+        row = self.conn.exec_driver_sql(
+            f"SELECT COUNT(*), "
+            f"COALESCE(SUM(CASE WHEN t.{first_key} IS NULL THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN t.{first_key} IS NOT NULL AND {w_prec} > {t_prec} THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN t.{first_key} IS NOT NULL AND {w_prec} < {t_prec} THEN 1 ELSE 0 END), 0) "
+            f"FROM {win} w LEFT JOIN {target} t ON {join}"
+        ).one()
+        survivors, inserted, updated, stale = (int(v) for v in row)
+        staged = self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stg}").scalar_one()
+        counts = MergeCounts(staged, inserted, updated, survivors - inserted - updated, stale)
+
+        all_names = (*names, "loaded_at", "run_id")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in all_names if c not in table.key)
+        excluded_prec = "(" + ", ".join(f"excluded.{c}" for c in PRECEDENCE) + ")"
+        stored_prec = "(" + ", ".join(f"{target}.{c}" for c in PRECEDENCE) + ")"
+        statement = sa.text(
+            f"INSERT INTO {target} ({', '.join(all_names)}) "
+            f"SELECT {', '.join(names)}, :loaded_at, :run_id FROM {win} WHERE true "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates} "
+            f"WHERE {excluded_prec} > {stored_prec} AND {target}.source_system = excluded.source_system"
+        ).bindparams(sa.bindparam("loaded_at", type_=Instant()), sa.bindparam("run_id"))
+        self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id})
+        return counts
+
+    def keys_missing_from(self, stream: str, order_prefix: str, file_seq: tuple[int, int]) -> int:
+        """Keys last delivered under `order_prefix` (one day of hrss) that the file staged in `file_seq` lacks.
+
+        A correction re-delivers a whole day; a key the earlier delivery had
+        and the correction lacks is kept, and reported with this count.
+        """
+        table = STREAM_TABLES[stream]
+        stg, keys = _staging(stream), ", ".join(table.key)
+        self.conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {stg}_key ON {stg} ({keys}, _seq)")
+        match = " AND ".join(f"s.{k} = k.{k}" for k in table.key)
+        return self.conn.execute(
+            sa.text(
+                f"SELECT COUNT(*) FROM ("
+                f"SELECT {keys} FROM {table.name} WHERE source_system = :source AND delivery_order LIKE :prefix "
+                f"UNION SELECT {keys} FROM {stg} WHERE delivery_order LIKE :prefix AND _seq < :lo) k "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {stg} s WHERE {match} AND s._seq >= :lo AND s._seq < :hi)"
+            ),
+            {"source": self.source, "prefix": order_prefix + "%", "lo": file_seq[0], "hi": file_seq[1]},
+        ).scalar_one()
+
+    def staged_so_far(self, stream: str) -> int:
+        self._ensure_staging(stream)
+        return self._seq[stream]
+
+    # -- rejects, ledger, watermark -------------------------------------
+
+    def write_rejects(self, rejects: list[Reject], now: datetime) -> None:
+        if not rejects:
+            return
+        self.conn.execute(
+            sql_tables["etl_reject"].insert(),
+            [
+                {
+                    "run_id": self.run_id,
+                    "source": self.source,
+                    "stream": r.stream,
+                    "kind": r.kind,
+                    "location": r.location,
+                    "record_key": r.record_key,
+                    "reason": r.reason,
+                    "detail": r.detail,
+                    "raw_encrypted": r.raw_encrypted,
+                    "created_at": now,
+                }
+                for r in rejects
+            ],
+        )
+
+    def write_ledger(self, row: dict) -> None:
+        write_ledger(self.conn, {**row, "run_id": self.run_id, "source": self.source})
+
+    def set_watermark(self, stream: str, position: str, *, value=None, fingerprint=None, outcome=None, now: datetime) -> None:
+        table = sql_tables["etl_watermark"]
+        key = {"source": self.source, "stream": stream, "position": position}
+        values = {"value": value, "fingerprint": fingerprint, "outcome": outcome, "run_id": self.run_id, "updated_at": now}
+        done = self.conn.execute(
+            table.update().where(*(table.c[k] == v for k, v in key.items())).values(**values)
+        ).rowcount
+        if not done:
+            self.conn.execute(table.insert().values(**key, **values))
+
+
+def write_ledger(conn: sa.Connection, row: dict) -> None:
+    row = dict(row)
+    for name in ("files", "notes"):
+        if row.get(name) is not None and not isinstance(row[name], str):
+            row[name] = json.dumps(row[name], ensure_ascii=False, default=str)
+    conn.execute(sql_tables["etl_run"].insert().values(**row))
+
+
+def record_failed_run(engine: sa.Engine, source: str, run_id: str, streams: list[str], started_at: datetime,
+                      reason: str, window: tuple[datetime | None, datetime | None] = (None, None)) -> None:
+    """A failed run commits its ledger rows and nothing else."""
+    zero = dict.fromkeys(("extracted", "inserted", "updated", "unchanged", "stale", "quarantined", "duplicates"), 0)
+    with engine.begin() as conn:
+        for stream in streams:
+            write_ledger(conn, {
+                "run_id": run_id, "stream": stream, "source": source, "status": "failed",
+                "failure_reason": reason, "started_at": started_at, "finished_at": datetime.now(timezone.utc),
+                "window_start": window[0], "window_end": window[1], **zero,
+            })
+
+
+def _batch_columns(stream: str) -> tuple[str, ...]:
+    return tuple(UNIFIED_BATCH_SCHEMAS[stream].names)
+
+
+def _staging(stream: str) -> str:
+    return f"stg_{stream}"
+
+
+def _winners(stream: str) -> str:
+    return f"win_{stream}"
+
+
+def _sql_type(sqlite: bool, logical: str) -> str:
+    if sqlite:
+        return {"integer": "INTEGER", "boolean": "INTEGER"}.get(logical, "TEXT")
+    return {
+        "text": "TEXT", "integer": "BIGINT", "boolean": "BOOLEAN", "instant": "TIMESTAMPTZ",
+        "money": "NUMERIC(16,2)", "blob": "BYTEA",
+    }[logical]

@@ -1,0 +1,137 @@
+"""The `silobridge` command line."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from loaders.engine import describe, make_engine
+from loaders.schema import upgrade
+from pipeline import views
+from pipeline.config import ConfigError, Settings, home
+from pipeline.runner import RunFailed, RunResult, run_source
+from pipeline.specs import SpecError, load_specs
+
+console = Console()
+err = Console(stderr=True)
+
+
+class _RichProgress:
+    """Draws one bar per file while a run reads it."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.tasks = progress, {}
+
+    def start(self, name: str, total_bytes: int) -> None:
+        self.tasks[name] = self.progress.add_task(name, total=total_bytes)
+
+    def advance(self, name: str, done_bytes: int) -> None:
+        self.progress.update(self.tasks[name], completed=done_bytes)
+
+    def finish(self, name: str) -> None:
+        task = self.tasks.pop(name)
+        self.progress.update(task, completed=self.progress.tasks[task].total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="silobridge", description="Bring department cases and evaluations into the unified store.")
+    parser.add_argument("--store", help="store URL (default: the Airflow connection silobridge_store, else var/silobridge.db)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each run does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="process what is new at a source")
+    run.add_argument("source", help="source name, e.g. hrss")
+    run.add_argument("--drop", type=Path, help="drop folder of a file source (default: its Airflow connection, else var/drops/<source>)")
+
+    sub.add_parser("status", help="watermarks and last runs per source")
+    rejects = sub.add_parser("rejects", help="quarantined records, masked, with reasons")
+    rejects.add_argument("--source")
+    rejects.add_argument("--reason")
+    rejects.add_argument("--limit", type=int, default=50)
+    sub.add_parser("summary", help="what the store holds, per source and stream, with quarantine reasons")
+    sub.add_parser("upgrade", help="create or upgrade the store's tables")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return _dispatch(args)
+    except (ConfigError, SpecError, RunFailed) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return 2
+
+
+def _dispatch(args) -> int:
+    if args.command == "run":
+        folders = {args.source: args.drop.resolve()} if args.drop else None
+        settings = Settings.resolve(store_url=args.store, folders=folders)
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      TimeRemainingColumn(), console=err, transient=True) as bar:
+            result = run_source(args.source, settings, progress=_RichProgress(bar))
+        _print_run(result)
+        return 0
+    url = args.store or _default_store_url()
+    engine = make_engine(url)
+    if args.command == "upgrade":
+        upgrade(engine)
+        console.print(f"store {describe(url)} is at the newest schema")
+        return 0
+    upgrade(engine)
+    if args.command == "status":
+        _table("Watermarks", views.watermarks(engine))
+        _table("Last runs", views.last_runs(engine))
+    elif args.command == "rejects":
+        _table("Quarantine", views.rejects(engine, args.source, args.reason, args.limit))
+    elif args.command == "summary":
+        _print_summary(engine, url)
+    return 0
+
+
+def _default_store_url() -> str:
+    from pipeline.config import connection_from_env, store_url_from_connection
+
+    conn = connection_from_env("silobridge_store")
+    return store_url_from_connection(conn) if conn else f"sqlite:///{home() / 'silobridge.db'}"
+
+
+def _table(title: str, rows: list[dict]) -> None:
+    table = Table(title=title, title_justify="left")
+    if not rows:
+        console.print(f"{title}: none")
+        return
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+
+
+def _print_run(result: RunResult) -> None:
+    rows = [
+        {"stream": s.stream, "extracted": s.extracted, "inserted": s.inserted, "updated": s.updated,
+         "unchanged": s.unchanged, "quarantined": s.quarantined, "duplicates": s.duplicates,
+         "reasons": ", ".join(f"{k} {v}" for k, v in sorted(s.reasons.items())) or "-"}
+        for s in result.streams.values()
+    ]
+    _table(f"{result.source} run {result.run_id} — {len(result.files)} file(s)", rows)
+    for f in result.files:
+        if f.get("outcome") == "quarantined":
+            console.print(f"  [yellow]file quarantined[/] {f['file']}: {f['reason']}")
+
+
+def _print_summary(engine, url: str) -> None:
+    _table("Runs per source and stream", views.run_totals(engine))
+    _table("Quarantine by reason", views.reject_reasons(engine))
+    _table("Unified tables", views.table_counts(engine))
+    console.print(f"\nstore: {describe(url)}")
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        console.print(f"look at it with: sqlite3 {path} 'SELECT * FROM service_case LIMIT 5'")
+    console.print("or: silobridge status | silobridge rejects --limit 20")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""One run over a CSV file drop (hrss): the new complete files, each loaded or quarantined whole."""
+
+import logging
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from extractors.csv_drop import CsvFileReader, DropFile, FileVerdict, scan_drop
+from loaders.run_writer import Reject, RunWriter
+from pipeline.config import ConfigError, Settings
+from pipeline.runner import Progress, RunResult, StreamResult
+from pipeline.specs import SourceSpec
+from schemas.sql import sql_tables
+from transforms.unify import Context, unify
+from transforms.values import BEIJING
+
+log = logging.getLogger("silobridge")
+
+
+class _FileQuarantined(Exception):
+    def __init__(self, verdict: FileVerdict):
+        super().__init__(verdict.detail)
+        self.verdict = verdict
+
+
+@dataclass
+class _Decision:
+    file: DropFile
+    sha256: str
+    action: str  # "load", "skip" (same file again), "changed" (a changed file under a processed name)
+
+
+def drop_folder(spec: SourceSpec, settings: Settings) -> Path:
+    folder = settings.folders.get(spec.name) or settings.home / (spec.default_folder or spec.name)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{spec.name}: the drop folder {folder} does not exist; point the Airflow connection {spec.conn_id} "
+            f"(extra \"path\") or --drop at the folder the department delivers into"
+        )
+    return folder
+
+
+def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str, started: datetime,
+                 window: tuple[datetime, datetime] | None, progress: Progress | None) -> RunResult:
+    folder = drop_folder(spec, settings)
+    patterns = {stream: s.file_pattern for stream, s in spec.streams.items()}
+    results = {stream: StreamResult(stream) for stream in spec.streams}
+    files: list[dict] = []
+    notes: dict = {}
+    to_archive: list[DropFile] = []
+
+    with RunWriter(engine, spec.name, run_id) as writer:
+        scan = scan_drop(folder, patterns, spec.csv.marker_suffix)
+        if scan.unfinished:
+            notes["waiting_for_marker"] = scan.unfinished
+            log.info("%s: %d file(s) still without their marker, left for a later run: %s",
+                     spec.name, len(scan.unfinished), ", ".join(scan.unfinished))
+        if scan.unknown:
+            notes["unknown_files"] = scan.unknown
+        for decision in _decide(writer, spec, _due(scan.ready, window)):
+            file = decision.file
+            entry = {"file": file.name, "stream": file.stream, "sha256": decision.sha256}
+            files.append(entry)
+            to_archive.append(file)
+            now = datetime.now(timezone.utc)
+            if decision.action == "skip":
+                entry["outcome"] = "already_processed"
+                continue
+            if decision.action == "changed":
+                detail = (f"{spec.name} {file.name} was already loaded with different content "
+                          f"(SHA-256 now {decision.sha256[:12]}…); the changed file is not loaded")
+                _quarantine_file(writer, file, "file_changed", detail, now)
+                entry.update(outcome="quarantined", reason="file_changed")
+                continue
+            try:
+                with writer.savepoint():
+                    verdict, counts, seq_range = _load_file(writer, spec, settings, file, now, progress)
+            except _FileQuarantined as q:
+                _quarantine_file(writer, file, q.verdict.problem, f"{spec.name} {q.verdict.detail}", now)
+                writer.set_watermark(file.stream, file.name, value=file.file_date.isoformat(),
+                                     fingerprint=decision.sha256, outcome="quarantined", now=now)
+                entry.update(outcome="quarantined", reason=q.verdict.problem, records=q.verdict.records,
+                             trailer=q.verdict.trailer)
+                continue
+            writer.set_watermark(file.stream, file.name, value=file.file_date.isoformat(),
+                                 fingerprint=decision.sha256, outcome="loaded", now=now)
+            result = results[file.stream]
+            result.extracted += verdict.records
+            result.declared_total = (result.declared_total or 0) + verdict.trailer
+            result.quarantined += sum(counts.values())
+            for reason, n in counts.items():
+                result.reasons[reason] = result.reasons.get(reason, 0) + n
+            entry.update(outcome="loaded", records=verdict.records, trailer=verdict.trailer,
+                         quarantined=sum(counts.values()))
+            if file.correction:
+                missing = writer.keys_missing_from(file.stream, f"{file.file_date:%Y%m%d}.", seq_range)
+                entry["kept_keys_missing_from_correction"] = missing
+                if missing:
+                    log.warning("%s: %s lacks %d key(s) that the earlier delivery of that day had; they are kept",
+                                spec.name, file.name, missing)
+
+        finished = datetime.now(timezone.utc)
+        for stream, result in results.items():
+            merged = writer.merge(stream, finished)
+            result.inserted, result.updated = merged.inserted, merged.updated
+            result.unchanged, result.stale, result.duplicates = merged.unchanged, merged.stale, merged.duplicates
+            writer.write_ledger({
+                "stream": stream, "status": "success", "started_at": started, "finished_at": finished,
+                "window_start": window[0] if window else None, "window_end": window[1] if window else None,
+                "files": [f for f in files if f["stream"] == stream], "notes": notes or None,
+                "extracted": result.extracted, "inserted": result.inserted, "updated": result.updated,
+                "unchanged": result.unchanged, "stale": result.stale, "quarantined": result.quarantined,
+                "duplicates": result.duplicates, "declared_total": result.declared_total,
+            })
+    # Only after the commit: a crash before it leaves every file where it was.
+    _archive(folder / spec.csv.archive_folder, to_archive, spec.csv.marker_suffix)
+    return RunResult(run_id, spec.name, "success", "", results, files, notes)
+
+
+def _due(ready: list[DropFile], window: tuple[datetime, datetime] | None) -> list[DropFile]:
+    """Files of the days that ended (in Beijing) before the window's end; all of them without a window.
+
+    A late correction of an old day is due as soon as it is complete.
+    """
+    if window is None:
+        return ready
+    end_day = window[1].astimezone(BEIJING).date()
+    return [f for f in ready if f.file_date < end_day]
+
+
+def _decide(writer: RunWriter, spec: SourceSpec, files: list[DropFile]) -> list[_Decision]:
+    table = sql_tables["etl_watermark"]
+    seen = {
+        (row.stream, row.position): (row.fingerprint, row.outcome)
+        for row in writer.conn.execute(sa.select(table).where(table.c.source == spec.name))
+    }
+    decisions = []
+    for file in files:
+        sha = file.sha256()
+        previous = seen.get((file.stream, file.name))
+        if previous is None or (previous[1] == "quarantined" and previous[0] != sha):
+            action = "load"
+        elif previous[0] == sha:
+            action = "skip"
+        else:
+            action = "changed"
+        decisions.append(_Decision(file, sha, action))
+    return decisions
+
+
+def _load_file(writer: RunWriter, spec: SourceSpec, settings: Settings, file: DropFile, now: datetime,
+               progress: Progress | None) -> tuple[FileVerdict, Counter, tuple[int, int]]:
+    stream = spec.streams[file.stream]
+    reader = CsvFileReader(file, stream.columns, encoding=spec.csv.encoding, trailer_label=spec.csv.trailer_label)
+    ctx = Context(
+        source=spec.name, stream=file.stream, fields=stream.fields, codes=stream.codes, options=stream.options,
+        time_formats=spec.csv.time_formats, pii_key=settings.pii_key, location=file.name,
+        delivery_prefix=f"{file.file_date:%Y%m%d}.{file.correction:03d}", today=now.astimezone(BEIJING).date(),
+        width=len(stream.columns), encoding=spec.csv.encoding.upper(),
+    )
+    cipher = settings.cipher
+    reasons: Counter = Counter()
+    first_seq = writer.staged_so_far(file.stream)
+    if progress:
+        progress.start(file.name, file.path.stat().st_size)
+    for batch in reader.batches(lambda done: progress.advance(file.name, done) if progress else None):
+        held = {}
+        if file.stream == "cases":
+            case_nos = [v.strip() for v in batch.column(stream.fields["case_no"]).to_pylist() if v]
+            held = writer.keys_held_by_other_sources(case_nos)
+        rows, rejects = unify(batch, ctx, held_elsewhere=held)
+        writer.stage(file.stream, rows)
+        writer.write_rejects([
+            Reject(file.stream, "record", r.location, r.record_key, r.reason, r.detail,
+                   cipher.encrypt(r.raw.encode("utf-8", "surrogatepass")))
+            for r in rejects
+        ], now)
+        reasons.update(r.reason for r in rejects)
+    if progress:
+        progress.finish(file.name)
+    if reader.verdict.problem:
+        raise _FileQuarantined(reader.verdict)
+    return reader.verdict, reasons, (first_seq, writer.staged_so_far(file.stream))
+
+
+def _quarantine_file(writer: RunWriter, file: DropFile, reason: str, detail: str, now: datetime) -> None:
+    log.warning("%s", detail)
+    writer.write_rejects([Reject(file.stream, "file", file.name, None, reason, detail, None)], now)
+
+
+def _archive(archive: Path, files: list[DropFile], marker_suffix: str) -> None:
+    """Move processed files and their markers aside; never overwrite an earlier delivery there."""
+    archive.mkdir(exist_ok=True)
+    for file in files:
+        for path in (file.path, file.path.with_name(file.name + marker_suffix)):
+            if not path.exists():
+                continue
+            target, n = archive / path.name, 1
+            while target.exists():
+                target, n = archive / f"{path.name}.{n}", n + 1
+            shutil.move(path, target)

@@ -1,0 +1,99 @@
+"""SQLAlchemy tables derived from the declaration in schemas/tables.py.
+
+SQLite has no timezone-aware timestamp and no exact decimal, so instants are
+stored there as fixed-width UTC text (`2023-07-05 02:03:00.000000+00:00`,
+which sorts chronologically) and money as text with two decimals; PostgreSQL
+uses timestamptz and numeric(16,2). Either way a value reads back exactly as
+it was written.
+"""
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+from schemas.tables import BLOB, BOOLEAN, INSTANT, INTEGER, MONEY, TABLES, TEXT, Column, Table
+
+INSTANT_TEXT_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
+
+
+class Instant(TypeDecorator):
+    """A timezone-aware UTC instant on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(32))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps timezone-aware instants only")
+        value = value.astimezone(timezone.utc)
+        return value.strftime(INSTANT_TEXT_FORMAT) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        return value.astimezone(timezone.utc)
+
+
+class Money(TypeDecorator):
+    """A decimal with exactly two places on every backend."""
+
+    impl = sa.Numeric(16, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(24))
+        return dialect.type_descriptor(sa.Numeric(16, 2, asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = Decimal(value).quantize(Decimal("0.01"))
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value).quantize(Decimal("0.01"))
+
+
+_TYPES = {
+    TEXT: sa.Text,
+    INTEGER: sa.Integer,
+    BOOLEAN: sa.Boolean,
+    INSTANT: Instant,
+    MONEY: Money,
+    BLOB: sa.LargeBinary,
+}
+
+metadata = sa.MetaData()
+
+
+def _column(c: Column) -> sa.Column:
+    return sa.Column(
+        c.name,
+        _TYPES[c.type](),
+        primary_key=c.key,
+        nullable=c.nullable,
+        autoincrement=c.autoincrement if c.key else False,
+        comment=c.doc,
+    )
+
+
+def _table(t: Table) -> sa.Table:
+    table = sa.Table(t.name, metadata, *(_column(c) for c in t.columns), comment=t.doc)
+    for cols in t.indexes:
+        sa.Index(f"ix_{t.name}_{'_'.join(cols)}", *(table.c[c] for c in cols))
+    return table
+
+
+sql_tables: dict[str, sa.Table] = {t.name: _table(t) for t in TABLES}

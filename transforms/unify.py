@@ -1,0 +1,230 @@
+"""Raw source records → unified rows, driven by a source's stream spec.
+
+Pure functions: a raw Arrow batch in, a unified Arrow table and a list of
+rejects out. Personal numbers are pseudonymized and masked here, the first
+step after reading, so nothing downstream ever holds them in clear.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+
+from schemas.arrow import UNIFIED_BATCH_SCHEMAS
+from schemas.codes import PERSONAL_APPLICANT_TYPES, PERSONAL_CERT_TYPES
+from transforms.identifiers import (
+    applicant_type_from_uscc,
+    is_id_shaped,
+    is_valid_id_card,
+    is_valid_uscc,
+    normalize_cert,
+    normalize_impl_code,
+)
+from transforms.pii import mask_free_text, mask_id_card, mask_other_cert, mask_person_name, mask_phone, pseudonym
+from transforms.values import BadValue, clean_text, null_if_blank, parse_beijing_time, parse_int, parse_money
+
+# Fields without which a record cannot be placed (unified-store.md, Outcomes).
+REQUIRED = {"cases": ("case_no", "source_updated_at"), "evaluations": ("eval_no", "case_no", "score")}
+KEY_FIELD = {"cases": "case_no", "evaluations": "eval_no"}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a transform needs besides the records: no I/O, no environment."""
+
+    source: str
+    stream: str
+    fields: dict[str, str]  # unified field → source column
+    codes: dict[str, dict]  # unified field → source code → unified value
+    options: dict
+    time_formats: list[str]
+    pii_key: bytes
+    location: str  # file or batch name, for messages
+    delivery_prefix: str  # precedence component before the record number
+    today: date
+    width: int = 0  # fields a well-formed record has
+    encoding: str = "GB18030"
+
+
+@dataclass
+class RecordReject:
+    location: str
+    record_key: str | None
+    reason: str
+    detail: str
+    raw: str  # JSON of the raw record, to be encrypted before it is stored
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def unify(batch: pa.RecordBatch, ctx: Context, held_elsewhere: dict[str, str] | None = None,
+          ) -> tuple[pa.Table, list[RecordReject]]:
+    """`held_elsewhere`: case_no → the other source system already holding it (a collision)."""
+    held_elsewhere = held_elsewhere or {}
+    columns = batch.to_pydict()
+    build = _case if ctx.stream == "cases" else _evaluation
+    out: dict[str, list] = {name: [] for name in UNIFIED_BATCH_SCHEMAS[ctx.stream].names}
+    rejects: list[RecordReject] = []
+    source_columns = [c for c in columns if not c.startswith("_")]
+    for i, record_no in enumerate(columns["_record_no"]):
+        where = f"{ctx.location} record {record_no}"
+        if columns["_defect"][i]:
+            rejects.append(_defect_reject(ctx, where, columns["_defect"][i], columns["_raw"][i]))
+            continue
+        raw = {c: columns[c][i] for c in source_columns}
+        key = clean_text(raw.get(ctx.fields[KEY_FIELD[ctx.stream]]))
+        try:
+            row = build(raw, ctx)
+            for name in REQUIRED[ctx.stream]:
+                if row[name] is None:
+                    raise _Reject("missing_field", f"{ctx.fields[name]} ({name}) is empty")
+            if ctx.stream == "cases" and row["case_no"] in held_elsewhere:
+                raise _Reject("case_no_collision",
+                              f"办件编号 {row['case_no']} is already held by source {held_elsewhere[row['case_no']]}")
+        except _Reject as r:
+            rejects.append(RecordReject(where, key, r.reason, f"{ctx.source} {where} ({key or 'no key'}): {r.detail}",
+                                        json.dumps(raw, ensure_ascii=False)))
+            continue
+        row["delivery_order"] = f"{ctx.delivery_prefix}.{record_no:09d}"
+        for name, values in out.items():
+            values.append(row[name])
+    return pa.table(out, schema=UNIFIED_BATCH_SCHEMAS[ctx.stream]), rejects
+
+
+def _defect_reject(ctx: Context, where: str, defect: str, raw: str) -> RecordReject:
+    detail = {
+        "wrong_field_count": f"has {len(json.loads(raw))} fields where the header has {ctx.width}",
+        "undecodable": f"holds bytes that are not valid {ctx.encoding}; quarantined rather than garbled",
+    }[defect]
+    return RecordReject(where, None, defect, f"{ctx.source} {where}: {detail}", raw)
+
+
+def _get(raw: dict, ctx: Context, name: str) -> str | None:
+    column = ctx.fields.get(name)
+    return None if column is None else null_if_blank(raw.get(column))
+
+
+def _code(raw: dict, ctx: Context, name: str, required: bool = True):
+    value = _get(raw, ctx, name)
+    if value is None:
+        return None
+    table = ctx.codes[name]
+    if value not in table:
+        if not required:
+            return None
+        raise _Reject("unknown_code", f"{ctx.fields[name]} ({name}) value {value!r} is not in the {ctx.source} code map")
+    return table[value]
+
+
+def _time(raw: dict, ctx: Context, name: str):
+    try:
+        return parse_beijing_time(raw.get(ctx.fields[name]) if name in ctx.fields else None, ctx.time_formats)
+    except BadValue as e:
+        raise _Reject(e.reason, f"{ctx.fields[name]} ({name}) {e}") from None
+
+
+def _number(raw: dict, ctx: Context, name: str, parse, *args):
+    if name not in ctx.fields:
+        return None
+    try:
+        return parse(raw.get(ctx.fields[name]), *args)
+    except BadValue as e:
+        raise _Reject(e.reason, f"{ctx.fields[name]} ({name}) {e}") from None
+
+
+def _case(raw: dict, ctx: Context) -> dict:
+    applicant = _applicant(raw, ctx)
+    impl = _get(raw, ctx, "impl_code")
+    fee_empty = ctx.options.get("fee_empty")
+    return {
+        "case_no": _get(raw, ctx, "case_no"),
+        "source_system": ctx.source,
+        "source_record_id": _get(raw, ctx, "source_record_id"),
+        "source_version": 1,
+        "impl_code": normalize_impl_code(impl) if impl else None,
+        "item_name": clean_text(raw.get(ctx.fields.get("item_name"))),
+        "case_type": _code(raw, ctx, "case_type") if "case_type" in ctx.fields else None,
+        **applicant,
+        "channel": _code(raw, ctx, "channel"),
+        "apply_time": _time(raw, ctx, "apply_time"),
+        "accept_time": _time(raw, ctx, "accept_time"),
+        "finish_time": _time(raw, ctx, "finish_time"),
+        "promise_days": _number(raw, ctx, "promise_days", parse_int),
+        "status": _code(raw, ctx, "status"),
+        "accept_org_code": _get(raw, ctx, "accept_org_code"),
+        "region_code": _get(raw, ctx, "region_code"),
+        "fee_yuan": _number(raw, ctx, "fee_yuan", parse_money, fee_empty),
+        "bundle_id": _get(raw, ctx, "bundle_id"),
+        "deleted": False,
+        "source_updated_at": _time(raw, ctx, "source_updated_at"),
+    }
+
+
+def _applicant(raw: dict, ctx: Context) -> dict:
+    applicant_type = _code(raw, ctx, "applicant_type")
+    number = _get(raw, ctx, "applicant_cert")
+    number = normalize_cert(number) if number else None
+    column = ctx.fields.get("applicant_cert", "certificate number")
+    if ctx.options.get("cert_type") != "infer":
+        raise NotImplementedError(f"{ctx.source}: only inferred certificate types are supported so far")
+    # 人社 sends no certificate type; the contract infers it from the applicant type.
+    if applicant_type == "uscc":
+        if not (number and is_valid_uscc(number)):
+            shown = number or "empty"
+            raise _Reject("invalid_uscc", f"{column} {shown!r} of a unit fails the 统一社会信用代码 check")
+        cert_type, applicant_type = "001", applicant_type_from_uscc(number)
+    elif number and is_id_shaped(number):
+        if not is_valid_id_card(number, ctx.today):
+            raise _Reject("invalid_id_card", f"{column} {mask_id_card(number)} fails the 居民身份证 check")
+        cert_type = "111"
+    else:
+        cert_type = "999" if number else None
+    personal = applicant_type in PERSONAL_APPLICANT_TYPES
+    name = clean_text(raw.get(ctx.fields.get("applicant_name")))
+    return {
+        "applicant_type": applicant_type,
+        "applicant_cert_type": cert_type,
+        "applicant_key": pseudonym(ctx.pii_key, number) if number else None,
+        "applicant_cert_masked": _mask_cert(number, cert_type),
+        "applicant_name_masked": mask_person_name(name) if (name and personal) else name,
+        "contact_phone_masked": mask_phone(_get(raw, ctx, "contact_phone")),
+    }
+
+
+def _mask_cert(number: str | None, cert_type: str | None) -> str | None:
+    if not number:
+        return None
+    if cert_type == "111":
+        return mask_id_card(number)
+    if cert_type in PERSONAL_CERT_TYPES:
+        return mask_other_cert(number)
+    return number  # a USCC or another organisation's certificate stays in clear
+
+
+def _evaluation(raw: dict, ctx: Context) -> dict:
+    is_default = _code(raw, ctx, "is_default")
+    score_raw = _get(raw, ctx, "score")
+    comment = clean_text(raw.get(ctx.fields.get("comment")))
+    return {
+        "source_system": ctx.source,
+        "eval_no": _get(raw, ctx, "eval_no"),
+        "case_no": _get(raw, ctx, "case_no"),
+        "source_version": 1,
+        "assess_number": _number(raw, ctx, "assess_number", parse_int) or 1,
+        "score": _code(raw, ctx, "score"),
+        "score_raw": score_raw,
+        # A default evaluation has no channel, whatever code came with it.
+        "channel": None if is_default else _code(raw, ctx, "channel"),
+        "is_default": bool(is_default),
+        "option_codes": _get(raw, ctx, "option_codes"),
+        "comment": mask_free_text(comment) if comment else None,
+        "evaluator_key": None,
+        "assess_time": _time(raw, ctx, "assess_time"),
+        "deleted": False,
+        "source_updated_at": _time(raw, ctx, "source_updated_at"),
+    }
