@@ -1,0 +1,47 @@
+# silobridge — `make demo` runs a simulated month through Airflow on the embedded
+# store; `make test` runs the whole suite. Both set up what they need first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_MONTH ?= 2026-10
+
+export AIRFLOW_HOME := $(CURDIR)
+export SILOBRIDGE_HOME := $(CURDIR)/var
+# Airflow must not try to reach the internet or load its examples.
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+
+.PHONY: demo test bench install clean-var dictionary
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "silobridge needs Python 3.11; run make PYTHON=python3.11 ...")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Keys for the demo only: generated once on this machine into var/ (git-ignored), never in the code.
+var/demo.env: | $(STAMP)
+	mkdir -p var
+	$(PY) scripts/demo_keys.py > $@
+
+demo: $(STAMP) var/demo.env
+	set -a && . ./var/demo.env && set +a && \
+	$(PY) -m simulators.hrss --out var/drops/hrss --month $(DEMO_MONTH) --seed 7 --demo-faults && \
+	$(PY) scripts/demo_airflow.py --month $(DEMO_MONTH) --source hrss && \
+	$(VENV)/bin/silobridge summary
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/hrss_file_load.py
+
+dictionary: $(STAMP)
+	$(PY) -m schemas.dictionary
+
+clean-var:
+	rm -rf var

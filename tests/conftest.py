@@ -1,0 +1,53 @@
+"""Shared fixtures: a fixed test key, a private silobridge home, and stores on both backends."""
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+TEST_PII_KEY = "test-pii-key-fixed-for-fixtures"
+PG_ADMIN_URL = os.environ.get("SILOBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SILOBRIDGE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SILOBRIDGE_PII_KEY", TEST_PII_KEY)
+    monkeypatch.delenv("SILOBRIDGE_QUARANTINE_KEY", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_SILOBRIDGE_STORE", raising=False)
+
+
+def _unavailable(what: str, exc: Exception):
+    message = f"{what} is not reachable ({type(exc).__name__}: {str(exc).splitlines()[0]}); these tests need it"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}, and CI=true makes them mandatory")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"silobridge_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError as exc:
+        _unavailable(f"PostgreSQL at {admin.url.render_as_string()}", exc)
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request):
+    """The same test on the embedded store and on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
