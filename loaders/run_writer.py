@@ -8,6 +8,7 @@ and the watermark go into the same transaction, so a crash at any point
 leaves the store as if the run never started.
 """
 
+import io
 import json
 import zlib
 from contextlib import contextmanager
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from schemas.arrow import UNIFIED_BATCH_SCHEMAS
-from schemas.sql import INSTANT_TEXT_FORMAT, Instant, sql_tables
+from schemas.sql import Instant, sql_tables
 from schemas.tables import INSTANT, MONEY, PRECEDENCE, STREAM_TABLES
 
 _LOOKUP_CHUNK = 900  # stays under every backend's bind-parameter limit
@@ -108,27 +111,25 @@ class RunWriter:
             return
         names = _batch_columns(stream)
         batch = batch.select(list(names)).cast(UNIFIED_BATCH_SCHEMAS[stream])
-        columns = [batch.column(n).to_pylist() for n in names]
-        table = STREAM_TABLES[stream]
-        if self.sqlite:
-            for i, name in enumerate(names):
-                if table.column(name).type == INSTANT:
-                    columns[i] = [None if v is None else v.strftime(INSTANT_TEXT_FORMAT) for v in columns[i]]
-                elif table.column(name).type == MONEY:
-                    columns[i] = [None if v is None else str(v) for v in columns[i]]
         start = self._seq[stream]
-        columns.append(range(start, start + batch.num_rows))
         self._seq[stream] = start + batch.num_rows
-        rows = zip(*columns)
+        seq = pa.array(range(start, start + batch.num_rows), pa.int64())
         column_list = ", ".join((*names, "_seq"))
         if self.sqlite:
+            table = STREAM_TABLES[stream]
+            columns = [_sqlite_values(batch.column(n), table.column(n).type) for n in names]
             placeholders = ", ".join("?" * (len(names) + 1))
-            self.conn.exec_driver_sql(f"INSERT INTO {_staging(stream)} ({column_list}) VALUES ({placeholders})", list(rows))
+            self.conn.exec_driver_sql(f"INSERT INTO {_staging(stream)} ({column_list}) VALUES ({placeholders})",
+                                      list(zip(*columns, seq.to_pylist())))
         else:
+            # Arrow writes the CSV column-wise in C; COPY reads it without a Python loop per row.
+            # Every valid value is quoted, so only a NULL is an empty unquoted field.
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch.append_column("_seq", seq), buffer,
+                            write_options=pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
             cursor = self.conn.connection.dbapi_connection.cursor()
-            with cursor.copy(f"COPY {_staging(stream)} ({column_list}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            with cursor.copy(f"COPY {_staging(stream)} ({column_list}) FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(buffer.getvalue())
             cursor.close()
 
     def keys_held_by_other_sources(self, case_nos: list[str]) -> dict[str, str]:
@@ -271,6 +272,17 @@ def record_failed_run(engine: sa.Engine, source: str, run_id: str, streams: list
                 "failure_reason": reason, "started_at": started_at, "finished_at": datetime.now(timezone.utc),
                 "window_start": window[0], "window_end": window[1], **zero,
             })
+
+
+def _sqlite_values(column: pa.ChunkedArray, logical: str) -> list:
+    """Python values in the SQLite store's text forms, converted column-wise by Arrow."""
+    if logical == INSTANT:
+        # Arrow prints microsecond timestamps' seconds as SS.ffffff: the store's fixed-width text form.
+        text = pc.strftime(column, format="%Y-%m-%d %H:%M:%S", locale="C")
+        return pc.binary_join_element_wise(text, "+00:00", "").to_pylist()
+    if logical == MONEY:
+        return column.cast(pa.string()).to_pylist()
+    return column.to_pylist()
 
 
 def _batch_columns(stream: str) -> tuple[str, ...]:

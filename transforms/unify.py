@@ -8,11 +8,12 @@ step after reading, so nothing downstream ever holds them in clear.
 import json
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import pyarrow as pa
 
 from schemas.arrow import UNIFIED_BATCH_SCHEMAS
-from schemas.codes import PERSONAL_APPLICANT_TYPES, PERSONAL_CERT_TYPES
+from schemas.codes import PERSONAL_APPLICANT_TYPES
 from transforms.identifiers import (
     applicant_type_from_uscc,
     is_id_shaped,
@@ -166,44 +167,51 @@ def _case(raw: dict, ctx: Context) -> dict:
 
 
 def _applicant(raw: dict, ctx: Context) -> dict:
-    applicant_type = _code(raw, ctx, "applicant_type")
-    number = _get(raw, ctx, "applicant_cert")
-    number = normalize_cert(number) if number else None
-    column = ctx.fields.get("applicant_cert", "certificate number")
     if ctx.options.get("cert_type") != "infer":
         raise NotImplementedError(f"{ctx.source}: only inferred certificate types are supported so far")
-    # 人社 sends no certificate type; the contract infers it from the applicant type.
-    if applicant_type == "uscc":
-        if not (number and is_valid_uscc(number)):
-            shown = number or "empty"
-            raise _Reject("invalid_uscc", f"{column} {shown!r} of a unit fails the 统一社会信用代码 check")
-        cert_type, applicant_type = "001", applicant_type_from_uscc(number)
-    elif number and is_id_shaped(number):
-        if not is_valid_id_card(number, ctx.today):
-            raise _Reject("invalid_id_card", f"{column} {mask_id_card(number)} fails the 居民身份证 check")
-        cert_type = "111"
+    applicant_type = _code(raw, ctx, "applicant_type")
+    number = _get(raw, ctx, "applicant_cert")
+    if number is None:
+        if applicant_type == "uscc":
+            raise _Reject("invalid_uscc", f"{ctx.fields['applicant_cert']} of a unit is empty")
+        cert_type = key = masked = None
     else:
-        cert_type = "999" if number else None
-    personal = applicant_type in PERSONAL_APPLICANT_TYPES
+        identity = _inferred_identity(number, applicant_type == "uscc", ctx.pii_key, ctx.today)
+        if isinstance(identity, _Reject):
+            raise _Reject(identity.reason, f"{ctx.fields['applicant_cert']} {identity.detail}")
+        uscc_type, cert_type, key, masked = identity
+        if applicant_type == "uscc":
+            applicant_type = uscc_type
     name = clean_text(raw.get(ctx.fields.get("applicant_name")))
+    personal = applicant_type in PERSONAL_APPLICANT_TYPES
     return {
         "applicant_type": applicant_type,
         "applicant_cert_type": cert_type,
-        "applicant_key": pseudonym(ctx.pii_key, number) if number else None,
-        "applicant_cert_masked": _mask_cert(number, cert_type),
+        "applicant_key": key,
+        "applicant_cert_masked": masked,
         "applicant_name_masked": mask_person_name(name) if (name and personal) else name,
         "contact_phone_masked": mask_phone(_get(raw, ctx, "contact_phone")),
     }
 
 
-def _mask_cert(number: str | None, cert_type: str | None) -> str | None:
-    if not number:
-        return None
-    if cert_type == "111":
-        return mask_id_card(number)
-    if cert_type in PERSONAL_CERT_TYPES:
-        return mask_other_cert(number)
-    return number  # a USCC or another organisation's certificate stays in clear
+@lru_cache(maxsize=1 << 17)  # applicants recur across a drop; validation and HMAC need doing once each
+def _inferred_identity(raw_number: str, unit: bool, pii_key: bytes, today: date):
+    """(applicant type decided by a USCC, cert type, key, masked number), or a _Reject.
+
+    人社 sends no certificate type; the contract infers it from the applicant
+    type. A unit's number is never upgraded from 15 digits: that upgrade is
+    for ID numbers only.
+    """
+    number = normalize_cert(raw_number, upgrade_15=not unit)
+    if unit:
+        if not is_valid_uscc(number):
+            return _Reject("invalid_uscc", f"{mask_other_cert(number)} of a unit fails the 统一社会信用代码 check")
+        return applicant_type_from_uscc(number), "001", pseudonym(pii_key, number), number
+    if is_id_shaped(number):
+        if not is_valid_id_card(number, today):
+            return _Reject("invalid_id_card", f"{mask_id_card(number)} fails the 居民身份证 check")
+        return None, "111", pseudonym(pii_key, number), mask_id_card(number)
+    return None, "999", pseudonym(pii_key, number), mask_other_cert(number)
 
 
 def _evaluation(raw: dict, ctx: Context) -> dict:

@@ -5,6 +5,7 @@ code; the caller turns that into a quarantined record naming the field.
 """
 
 import re
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -51,6 +52,11 @@ def parse_beijing_time(value: str | None, formats: list[str]) -> datetime | None
     value = null_if_blank(value)
     if value is None:
         return None
+    return _parse_beijing(value, tuple(formats))
+
+
+@lru_cache(maxsize=1 << 16)  # a day's records share few distinct seconds; strptime is the costly part
+def _parse_beijing(value: str, formats: tuple[str, ...]) -> datetime:
     for name in formats:
         pattern, fmt = _TIME_FORMATS[name]
         if pattern.fullmatch(value):
