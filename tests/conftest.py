@@ -1,7 +1,21 @@
 """Shared fixtures: a fixed test key, a private silobridge home, and stores on both backends."""
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
+
+# Airflow reads its configuration once, when it is first imported: before any test imports it,
+# use the repository's airflow.cfg and dags/ with a throwaway AIRFLOW_HOME, so that Airflow's
+# metadata DB and logs (${AIRFLOW_HOME}/var/airflow/...) never touch the developer's var/.
+_REPO = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="silobridge-test-airflow-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW_CONFIG"] = str(_REPO / "airflow.cfg")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_REPO / "dags")
 
 import pytest
 import sqlalchemy as sa
