@@ -16,7 +16,8 @@ from pipeline.config import ConfigError, Settings, home
 from pipeline.runner import RunFailed, RunResult, run_source
 from pipeline.specs import SpecError, load_specs
 
-console = Console()
+# Piped output (make demo, CI logs) gets room for whole tables instead of 80 columns.
+console = Console() if Console().is_terminal else Console(width=160)
 err = Console(stderr=True)
 
 
