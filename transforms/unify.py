@@ -13,7 +13,7 @@ from functools import lru_cache
 import pyarrow as pa
 
 from schemas.arrow import UNIFIED_BATCH_SCHEMAS
-from schemas.codes import PERSONAL_APPLICANT_TYPES
+from schemas.codes import PERSONAL_APPLICANT_TYPES, PERSONAL_CERT_TYPES
 from transforms.identifiers import (
     applicant_type_from_uscc,
     is_id_shaped,
@@ -23,7 +23,15 @@ from transforms.identifiers import (
     normalize_impl_code,
 )
 from transforms.pii import mask_free_text, mask_id_card, mask_other_cert, mask_person_name, mask_phone, pseudonym
-from transforms.values import BadValue, clean_text, null_if_blank, parse_beijing_time, parse_int, parse_money
+from transforms.values import (
+    BadValue,
+    clean_text,
+    null_if_blank,
+    parse_beijing_time,
+    parse_int,
+    parse_money,
+    to_ascii_width,
+)
 
 # Fields without which a record cannot be placed (unified-store.md, Outcomes).
 REQUIRED = {"cases": ("case_no", "source_updated_at"), "evaluations": ("eval_no", "case_no", "score")}
@@ -42,7 +50,7 @@ class Context:
     time_formats: list[str]
     pii_key: bytes
     location: str  # file or batch name, for messages
-    delivery_prefix: str  # precedence component before the record number
+    delivery_prefix: str | None  # precedence component before the record number; None: the source has none
     today: date
     width: int = 0  # fields a well-formed record has
     encoding: str = "GB18030"
@@ -72,10 +80,11 @@ def unify(batch: pa.RecordBatch, ctx: Context, held_elsewhere: dict[str, str] | 
     out: dict[str, list] = {name: [] for name in UNIFIED_BATCH_SCHEMAS[ctx.stream].names}
     rejects: list[RecordReject] = []
     source_columns = [c for c in columns if not c.startswith("_")]
+    defects = columns.get("_defect") or [None] * batch.num_rows
     for i, record_no in enumerate(columns["_record_no"]):
         where = f"{ctx.location} record {record_no}"
-        if columns["_defect"][i]:
-            rejects.append(_defect_reject(ctx, where, columns["_defect"][i], columns["_raw"][i]))
+        if defects[i]:
+            rejects.append(_defect_reject(ctx, where, defects[i], columns["_raw"][i]))
             continue
         raw = {c: columns[c][i] for c in source_columns}
         key = clean_text(raw.get(ctx.fields[KEY_FIELD[ctx.stream]]))
@@ -91,7 +100,7 @@ def unify(batch: pa.RecordBatch, ctx: Context, held_elsewhere: dict[str, str] | 
             rejects.append(RecordReject(where, key, r.reason, f"{ctx.source} {where} ({key or 'no key'}): {r.detail}",
                                         json.dumps(raw, ensure_ascii=False)))
             continue
-        row["delivery_order"] = f"{ctx.delivery_prefix}.{record_no:09d}"
+        row["delivery_order"] = f"{ctx.delivery_prefix}.{record_no:09d}" if ctx.delivery_prefix else "0"
         for name, values in out.items():
             values.append(row[name])
     return pa.table(out, schema=UNIFIED_BATCH_SCHEMAS[ctx.stream]), rejects
@@ -111,6 +120,7 @@ def _get(raw: dict, ctx: Context, name: str) -> str | None:
 
 
 def _code(raw: dict, ctx: Context, name: str, required: bool = True):
+    """The unified value of a coded field; an unknown code quarantines the record unless not `required`."""
     value = _get(raw, ctx, name)
     if value is None:
         return None
@@ -141,47 +151,75 @@ def _number(raw: dict, ctx: Context, name: str, parse, *args):
 def _case(raw: dict, ctx: Context) -> dict:
     applicant = _applicant(raw, ctx)
     impl = _get(raw, ctx, "impl_code")
-    fee_empty = ctx.options.get("fee_empty")
+    item = clean_text(raw.get(ctx.fields.get("item_name")))
+    if item and ctx.options.get("item_name_ascii"):
+        item = to_ascii_width(item)
+    region = _get(raw, ctx, "region_code")
     return {
         "case_no": _get(raw, ctx, "case_no"),
         "source_system": ctx.source,
         "source_record_id": _get(raw, ctx, "source_record_id"),
-        "source_version": 1,
+        "source_version": _number(raw, ctx, "source_version", parse_int) or 1,
         "impl_code": normalize_impl_code(impl) if impl else None,
-        "item_name": clean_text(raw.get(ctx.fields.get("item_name"))),
-        "case_type": _code(raw, ctx, "case_type") if "case_type" in ctx.fields else None,
+        "item_name": item,
+        "case_type": _code(raw, ctx, "case_type"),
         **applicant,
         "channel": _code(raw, ctx, "channel"),
         "apply_time": _time(raw, ctx, "apply_time"),
         "accept_time": _time(raw, ctx, "accept_time"),
         "finish_time": _time(raw, ctx, "finish_time"),
-        "promise_days": _number(raw, ctx, "promise_days", parse_int),
+        "promise_days": _promise_days(raw, ctx),
         "status": _code(raw, ctx, "status"),
         "accept_org_code": _get(raw, ctx, "accept_org_code"),
-        "region_code": _get(raw, ctx, "region_code"),
-        "fee_yuan": _number(raw, ctx, "fee_yuan", parse_money, fee_empty),
+        # A 12-digit division code (340603000000) names the same county as its first 6 digits.
+        "region_code": region[:6] if region else None,
+        "fee_yuan": _fee(raw, ctx),
         "bundle_id": _get(raw, ctx, "bundle_id"),
-        "deleted": False,
+        "deleted": bool(_code(raw, ctx, "deleted")),
         "source_updated_at": _time(raw, ctx, "source_updated_at"),
     }
 
 
+def _promise_days(raw: dict, ctx: Context) -> int | None:
+    """承诺时限 in working days: n 自然日 → (5n + 6) div 7, h 小时 → (h + 7) div 8."""
+    n = _number(raw, ctx, "promise_days", parse_int)
+    unit = _code(raw, ctx, "promise_unit") if n is not None else None
+    if unit == "natural_days":
+        return (5 * n + 6) // 7
+    if unit == "hours":
+        return (n + 7) // 8
+    return n
+
+
+def _fee(raw: dict, ctx: Context):
+    fee = _number(raw, ctx, "fee_yuan", parse_money, ctx.options.get("fee_empty"))
+    if fee is not None and ctx.options.get("fee_unit") == "fen":
+        fee = parse_money(str(fee / 100), None)  # fen ÷ 100 is exact; parse_money rounds half-up to 2 places
+    return fee
+
+
 def _applicant(raw: dict, ctx: Context) -> dict:
-    if ctx.options.get("cert_type") != "infer":
-        raise NotImplementedError(f"{ctx.source}: only inferred certificate types are supported so far")
     applicant_type = _code(raw, ctx, "applicant_type")
     number = _get(raw, ctx, "applicant_cert")
-    if number is None:
-        if applicant_type == "uscc":
-            raise _Reject("invalid_uscc", f"{ctx.fields['applicant_cert']} of a unit is empty")
-        cert_type = key = masked = None
+    column = ctx.fields.get("applicant_cert")
+    if ctx.options.get("cert_type") == "infer":
+        identity = _inferred_identity(number, applicant_type == "uscc", ctx.pii_key, ctx.today) if number else None
     else:
-        identity = _inferred_identity(number, applicant_type == "uscc", ctx.pii_key, ctx.today)
-        if isinstance(identity, _Reject):
-            raise _Reject(identity.reason, f"{ctx.fields['applicant_cert']} {identity.detail}")
-        uscc_type, cert_type, key, masked = identity
-        if applicant_type == "uscc":
-            applicant_type = uscc_type
+        declared = _code(raw, ctx, "applicant_cert_type", required=False)
+        if declared is None and "applicant_cert_type" in ctx.fields and number:
+            # A certificate type the map does not know is kept as "other", not quarantined (a DQ finding).
+            declared = "999" if applicant_type in PERSONAL_APPLICANT_TYPES else "099"
+        identity = _declared_identity(number, declared, ctx.pii_key, ctx.today) if number else None
+    if isinstance(identity, _Reject):
+        raise _Reject(identity.reason, f"{column} {identity.detail}")
+    if identity is None:
+        if applicant_type == "uscc" and ctx.options.get("cert_type") == "infer":
+            raise _Reject("invalid_uscc", f"{column} of a unit is empty")
+        identity = (None, None, None, None)
+    uscc_type, cert_type, key, masked = identity
+    if applicant_type == "uscc":
+        # Where a source only says "unit", the USCC decides; without one it is 其他组织.
+        applicant_type = uscc_type or 6
     name = clean_text(raw.get(ctx.fields.get("applicant_name")))
     personal = applicant_type in PERSONAL_APPLICANT_TYPES
     return {
@@ -192,6 +230,25 @@ def _applicant(raw: dict, ctx: Context) -> dict:
         "applicant_name_masked": mask_person_name(name) if (name and personal) else name,
         "contact_phone_masked": mask_phone(_get(raw, ctx, "contact_phone")),
     }
+
+
+@lru_cache(maxsize=1 << 17)
+def _declared_identity(raw_number: str, cert_type: str, pii_key: bytes, today: date):
+    """Like _inferred_identity, for a source that sends the certificate type."""
+    if cert_type == "111":
+        number = normalize_cert(raw_number)
+        if not is_valid_id_card(number, today):
+            return _Reject("invalid_id_card", f"{mask_id_card(number) if is_id_shaped(number) else mask_other_cert(number)} "
+                                              "fails the 居民身份证 check")
+        return None, "111", pseudonym(pii_key, number), mask_id_card(number)
+    number = normalize_cert(raw_number, upgrade_15=False)
+    if cert_type == "001":
+        if not is_valid_uscc(number):
+            return _Reject("invalid_uscc", f"{mask_other_cert(number)} fails the 统一社会信用代码 check")
+        return applicant_type_from_uscc(number), "001", pseudonym(pii_key, number), number
+    if cert_type in PERSONAL_CERT_TYPES:
+        return None, cert_type, pseudonym(pii_key, number), mask_other_cert(number)
+    return None, cert_type, pseudonym(pii_key, number), number  # an organisation's certificate stays in clear
 
 
 @lru_cache(maxsize=1 << 17)  # applicants recur across a drop; validation and HMAC need doing once each
@@ -215,24 +272,35 @@ def _inferred_identity(raw_number: str, unit: bool, pii_key: bytes, today: date)
 
 
 def _evaluation(raw: dict, ctx: Context) -> dict:
-    is_default = _code(raw, ctx, "is_default")
-    score_raw = _get(raw, ctx, "score")
+    channel = _code(raw, ctx, "channel")
+    # A source may spell "system default evaluation" as a channel code (tax pf 7): that is is_default, not a channel.
+    is_default = bool(_code(raw, ctx, "is_default")) or channel == "default"
     comment = clean_text(raw.get(ctx.fields.get("comment")))
+    evaluator = _get(raw, ctx, "evaluator_cert")
     return {
         "source_system": ctx.source,
         "eval_no": _get(raw, ctx, "eval_no"),
         "case_no": _get(raw, ctx, "case_no"),
-        "source_version": 1,
+        "source_version": _number(raw, ctx, "source_version", parse_int) or 1,
         "assess_number": _number(raw, ctx, "assess_number", parse_int) or 1,
         "score": _code(raw, ctx, "score"),
-        "score_raw": score_raw,
-        # A default evaluation has no channel, whatever code came with it.
-        "channel": None if is_default else _code(raw, ctx, "channel"),
-        "is_default": bool(is_default),
+        "score_raw": raw.get(ctx.fields["score"]),
+        "channel": None if is_default else channel,
+        "is_default": is_default,
         "option_codes": _get(raw, ctx, "option_codes"),
         "comment": mask_free_text(comment) if comment else None,
-        "evaluator_key": None,
+        "evaluator_key": _evaluator_key(evaluator, ctx) if evaluator else None,
         "assess_time": _time(raw, ctx, "assess_time"),
-        "deleted": False,
+        "deleted": bool(_code(raw, ctx, "deleted")),
         "source_updated_at": _time(raw, ctx, "source_updated_at"),
     }
+
+
+def _evaluator_key(raw_number: str, ctx: Context) -> str | None:
+    """The evaluator's pseudonym; a number that is neither a valid ID nor a USCC gets none (a DQ finding)."""
+    if ctx.options.get("evaluator_pseudonymized"):
+        return raw_number  # pseudonymized by the extractor before anything was written
+    number = normalize_cert(raw_number)
+    if is_valid_id_card(number, ctx.today) or is_valid_uscc(normalize_cert(raw_number, upgrade_15=False)):
+        return pseudonym(ctx.pii_key, number if is_id_shaped(number) else normalize_cert(raw_number, upgrade_15=False))
+    return None
