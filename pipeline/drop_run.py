@@ -158,7 +158,7 @@ def _load_file(writer: RunWriter, spec: SourceSpec, settings: Settings, file: Dr
     reader = CsvFileReader(file, stream.columns, encoding=spec.csv.encoding, trailer_label=spec.csv.trailer_label)
     ctx = Context(
         source=spec.name, stream=file.stream, fields=stream.fields, codes=stream.codes, options=stream.options,
-        time_formats=spec.csv.time_formats, pii_key=settings.pii_key, location=file.name,
+        time_formats=spec.time_formats, pii_key=settings.pii_key, location=file.name,
         delivery_prefix=f"{file.file_date:%Y%m%d}.{file.correction:03d}", today=now.astimezone(BEIJING).date(),
         width=len(stream.columns), encoding=spec.csv.encoding.upper(),
     )

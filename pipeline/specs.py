@@ -17,12 +17,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+TimeFormat = Literal["datetime_seconds", "slash_minutes", "date_only", "iso_offset", "epoch_ms"]
+
+
 class StreamSpec(_Strict):
     file_pattern: str | None = None
     columns: list[str] = []
     fields: dict[str, str]
     options: dict[str, Any] = {}
     codes: dict[str, dict[str, CodeValue]] = {}
+    # Extractor settings of this stream (endpoint, table, id column…), passed to the extractor as they are.
+    extract: dict[str, Any] = {}
 
 
 class CsvSpec(_Strict):
@@ -30,19 +35,21 @@ class CsvSpec(_Strict):
     marker_suffix: str
     trailer_label: str
     archive_folder: str
-    time_formats: list[Literal["datetime_seconds", "slash_minutes", "date_only"]]
 
 
 class SourceSpec(_Strict):
     name: str
     title: str
-    kind: Literal["csv_drop"]
+    kind: Literal["csv_drop", "http_api", "sql", "xml_batches"]
     conn_id: str
     default_folder: str | None = None
     schedule: str
     start_date: date
     tags: list[str] = []
+    time_formats: list[TimeFormat]
     csv: CsvSpec | None = None
+    # Extractor settings shared by the streams (auth, paging, envelope, lag…).
+    extract: dict[str, Any] = {}
     streams: dict[Literal["cases", "evaluations"], StreamSpec]
 
 
