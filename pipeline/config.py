@@ -69,10 +69,15 @@ class Settings:
     pii_key: bytes = field(repr=False)
     quarantine_key: bytes = field(repr=False)
     folders: dict[str, Path] = field(default_factory=dict)
+    connections: dict[str, dict] = field(default_factory=dict, repr=False)
 
     @property
     def cipher(self) -> Fernet:
         return Fernet(self.quarantine_key)
+
+    def connection(self, conn_id: str) -> dict | None:
+        """A source's connection: as handed over (Airflow), else AIRFLOW_CONN_<ID> from the environment."""
+        return self.connections.get(conn_id) or connection_from_env(conn_id)
 
     @classmethod
     def resolve(
@@ -81,6 +86,7 @@ class Settings:
         pii_key: str | None = None,
         quarantine_key: str | None = None,
         folders: dict[str, Path] | None = None,
+        connections: dict[str, dict] | None = None,
     ) -> "Settings":
         """Explicit values (command line, Airflow) first, then the environment, then the embedded default."""
         base = home()
@@ -103,6 +109,7 @@ class Settings:
                 quarantine_key or os.environ.get("SILOBRIDGE_QUARANTINE_KEY"), pii.encode("utf-8")
             ),
             folders=dict(folders or {}),
+            connections=dict(connections or {}),
         )
 
 

@@ -59,6 +59,22 @@ class RunFailed(RuntimeError):
     """A run failed and committed only its failed ledger rows; the message says why."""
 
 
+def _csv_drop():
+    from pipeline.drop_run import run_csv_drop
+
+    return run_csv_drop
+
+
+def _http_api():
+    from pipeline.api_run import run_api
+
+    return run_api
+
+
+# Imported on use: each kind's extractor brings its own dependencies.
+_RUNNERS = {"csv_drop": _csv_drop, "http_api": _http_api}
+
+
 def new_run_id(source: str, now: datetime) -> str:
     return f"{source}-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
@@ -72,12 +88,7 @@ def run_source(source: str, settings: Settings, *, window: tuple[datetime, datet
     run_id = new_run_id(source, started)
     log.info("%s: run %s into %s", source, run_id, describe(settings.store_url))
     try:
-        if spec.kind == "csv_drop":
-            from pipeline.drop_run import run_csv_drop
-
-            result = run_csv_drop(spec, settings, engine, run_id, started, window, progress)
-        else:  # the spec model admits no other kind yet
-            raise RunFailed(f"{source}: extractor kind {spec.kind!r} is not supported")
+        result = _RUNNERS[spec.kind]()(spec, settings, engine, run_id, started, window, progress)
     except Exception as exc:
         reason = f"{source} run {run_id} failed: {exc}"
         record_failed_run(engine, source, run_id, list(spec.streams), started, reason,

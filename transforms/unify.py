@@ -110,6 +110,7 @@ def _defect_reject(ctx: Context, where: str, defect: str, raw: str) -> RecordRej
     detail = {
         "wrong_field_count": f"has {len(json.loads(raw))} fields where the header has {ctx.width}",
         "undecodable": f"holds bytes that are not valid {ctx.encoding}; quarantined rather than garbled",
+        "not_an_object": "is not a JSON object",
     }[defect]
     return RecordReject(where, None, defect, f"{ctx.source} {where}: {detail}", raw)
 
