@@ -80,16 +80,17 @@ def resolve_settings(source: str, conn_id: str) -> Settings:
 
     - store: connection `silobridge_store` (its URI), else Settings' own resolution;
     - PII key: variable `silobridge_pii_key`, else SILOBRIDGE_PII_KEY;
-    - drop folder: connection `conn_id` (type fs, extra "path"), else the spec's default folder.
+    - the source: connection `conn_id` (a drop folder's fs connection, an API's http connection, a database's),
+      else AIRFLOW_CONN_<ID> from the environment, else (file drops) the spec's default folder.
     Must run inside a task: connections and variables come through the task's supervisor.
     """
     from pipeline.config import Settings
 
-    folder = _folder_from_connection(conn_id)
+    conn = _source_connection(conn_id)
     settings = Settings.resolve(
         store_url=_store_url_from_connection(),
         pii_key=Variable.get(PII_KEY_VARIABLE, default=None),
-        folders={source: folder} if folder is not None else None,
+        connections={conn_id: conn} if conn is not None else None,
     )
     _mask(settings.pii_key.decode("utf-8"))  # from the variable or the environment: never in task logs
     return settings
@@ -116,21 +117,14 @@ def _store_url_from_connection() -> str | None:
     return conn.get_uri()
 
 
-def _folder_from_connection(conn_id: str) -> Path | None:
+def _source_connection(conn_id: str) -> dict | None:
+    """The source's Airflow connection as plain fields; the pipeline reads what its kind needs from them."""
     try:
         conn = Connection.get(conn_id)
     except AirflowNotFoundException:
         return None
-    from pipeline.config import ConfigError, folder_from_connection
-
-    folder = folder_from_connection({"extra": conn.extra_dejson, "host": conn.host})
-    if folder is None:
-        raise ConfigError(
-            f"The Airflow connection {conn_id} names no drop folder: make it an fs connection whose "
-            f'extra "path" is the folder, e.g. '
-            f'AIRFLOW_CONN_{conn_id.upper()}=\'{{"conn_type": "fs", "extra": {{"path": "/data/drops"}}}}\'.'
-        )
-    return folder
+    return {"conn_type": conn.conn_type, "host": conn.host, "port": conn.port, "schema": conn.schema,
+            "login": conn.login, "password": conn.password, "extra": conn.extra_dejson}
 
 
 def _mask(secret: str) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from extractors.csv_drop import CsvFileReader, DropFile, FileVerdict, scan_drop
 from loaders.run_writer import Reject, RunWriter
-from pipeline.config import ConfigError, Settings
+from pipeline.config import ConfigError, Settings, folder_from_connection
 from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
 from schemas.sql import sql_tables
@@ -35,7 +35,10 @@ class _Decision:
 
 
 def drop_folder(spec: SourceSpec, settings: Settings) -> Path:
-    folder = settings.folders.get(spec.name) or settings.home / (spec.default_folder or spec.name)
+    """--drop, else the source's fs connection (extra "path"), else the spec's folder under the home."""
+    conn = settings.connection(spec.conn_id)
+    folder = (settings.folders.get(spec.name) or (folder_from_connection(conn) if conn else None)
+              or settings.home / (spec.default_folder or spec.name))
     if not folder.is_dir():
         raise ConfigError(
             f"{spec.name}: the drop folder {folder} does not exist; point the Airflow connection {spec.conn_id} "

@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from loaders.engine import make_engine
-from pipeline.specs import load_specs
+from pipeline.drop_run import drop_folder
+from pipeline.specs import load_spec, load_specs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
 
@@ -120,9 +121,10 @@ def test_settings_come_from_airflow_connections_and_variables_when_defined(bag, 
                        json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path / "drop")}}))
     monkeypatch.setenv("AIRFLOW_VAR_SILOBRIDGE_PII_KEY", "from-the-airflow-variable")
     monkeypatch.setenv("SILOBRIDGE_PII_KEY", "from-the-environment")
+    (tmp_path / "drop").mkdir()
     settings = resolve_settings("hrss", "silobridge_hrss")
     assert make_engine(settings.store_url).url.database == str(tmp_path / "store.db")
-    assert settings.folders == {"hrss": tmp_path / "drop"}
+    assert drop_folder(load_spec("hrss"), settings) == tmp_path / "drop"
     assert settings.pii_key == b"from-the-airflow-variable"
 
 
@@ -133,9 +135,10 @@ def test_settings_fall_back_to_the_environment_when_airflow_has_none(bag, tmp_pa
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SILOBRIDGE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SILOBRIDGE_PII_KEY", "from-the-environment")
+    (tmp_path / "home" / "drops" / "hrss").mkdir(parents=True)
     settings = resolve_settings("hrss", "silobridge_hrss")
     assert settings.store_url == f"sqlite:///{tmp_path / 'home' / 'silobridge.db'}"
-    assert settings.folders == {}
+    assert drop_folder(load_spec("hrss"), settings) == tmp_path / "home" / "drops" / "hrss"
     assert settings.pii_key == b"from-the-environment"
 
 
