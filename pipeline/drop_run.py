@@ -76,14 +76,14 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
             if decision.action == "changed":
                 detail = (f"{spec.name} {file.name} was already loaded with different content "
                           f"(SHA-256 now {decision.sha256[:12]}…); the changed file is not loaded")
-                _quarantine_file(writer, file, "file_changed", detail, now)
+                quarantine_file(writer, file.stream, file.name, "file_changed", detail, now)
                 entry.update(outcome="quarantined", reason="file_changed")
                 continue
             try:
                 with writer.savepoint():
                     verdict, counts, seq_range = _load_file(writer, spec, settings, file, now, progress)
             except _FileQuarantined as q:
-                _quarantine_file(writer, file, q.verdict.problem, f"{spec.name} {q.verdict.detail}", now)
+                quarantine_file(writer, file.stream, file.name, q.verdict.problem, f"{spec.name} {q.verdict.detail}", now)
                 writer.set_watermark(file.stream, file.name, value=file.file_date.isoformat(),
                                      fingerprint=decision.sha256, outcome="quarantined", now=now)
                 entry.update(outcome="quarantined", reason=q.verdict.problem, records=q.verdict.records,
@@ -120,7 +120,8 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
                 "duplicates": result.duplicates, "declared_total": result.declared_total,
             })
     # Only after the commit: a crash before it leaves every file where it was.
-    _archive(folder / spec.csv.archive_folder, to_archive, spec.csv.marker_suffix)
+    archive_files(folder / spec.csv.archive_folder,
+                  [p for f in to_archive for p in (f.path, f.path.with_name(f.name + spec.csv.marker_suffix))])
     return RunResult(run_id, spec.name, "success", "", results, files, notes)
 
 
@@ -190,19 +191,18 @@ def _load_file(writer: RunWriter, spec: SourceSpec, settings: Settings, file: Dr
     return reader.verdict, reasons, (first_seq, writer.staged_so_far(file.stream))
 
 
-def _quarantine_file(writer: RunWriter, file: DropFile, reason: str, detail: str, now: datetime) -> None:
+def quarantine_file(writer: RunWriter, stream: str, name: str, reason: str, detail: str, now: datetime) -> None:
     log.warning("%s", detail)
-    writer.write_rejects([Reject(file.stream, "file", file.name, None, reason, detail, None)], now)
+    writer.write_rejects([Reject(stream, "file", name, None, reason, detail, None)], now)
 
 
-def _archive(archive: Path, files: list[DropFile], marker_suffix: str) -> None:
-    """Move processed files and their markers aside; never overwrite an earlier delivery there."""
+def archive_files(archive: Path, paths: list[Path]) -> None:
+    """Move processed files (and their markers) aside; never overwrite an earlier delivery there."""
     archive.mkdir(exist_ok=True)
-    for file in files:
-        for path in (file.path, file.path.with_name(file.name + marker_suffix)):
-            if not path.exists():
-                continue
-            target, n = archive / path.name, 1
-            while target.exists():
-                target, n = archive / f"{path.name}.{n}", n + 1
-            shutil.move(path, target)
+    for path in paths:
+        if not path.exists():
+            continue
+        target, n = archive / path.name, 1
+        while target.exists():
+            target, n = archive / f"{path.name}.{n}", n + 1
+        shutil.move(path, target)

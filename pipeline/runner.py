@@ -71,8 +71,14 @@ def _http_api():
     return run_api
 
 
+def _xml_batches():
+    from pipeline.batch_run import run_batches
+
+    return run_batches
+
+
 # Imported on use: each kind's extractor brings its own dependencies.
-_RUNNERS = {"csv_drop": _csv_drop, "http_api": _http_api}
+_RUNNERS = {"csv_drop": _csv_drop, "http_api": _http_api, "xml_batches": _xml_batches}
 
 
 def new_run_id(source: str, now: datetime) -> str:

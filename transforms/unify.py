@@ -33,6 +33,9 @@ from transforms.values import (
     to_ascii_width,
 )
 
+# How a reader that pseudonymizes numbers marks, in the masked form, a number that failed its check.
+PSEUDONYMIZED_INVALID = "!"
+
 # Fields without which a record cannot be placed (unified-store.md, Outcomes).
 REQUIRED = {"cases": ("case_no", "source_updated_at"), "evaluations": ("eval_no", "case_no", "score")}
 KEY_FIELD = {"cases": "case_no", "evaluations": "eval_no"}
@@ -205,6 +208,9 @@ def _applicant(raw: dict, ctx: Context) -> dict:
     column = ctx.fields.get("applicant_cert")
     if ctx.options.get("cert_type") == "infer":
         identity = _inferred_identity(number, applicant_type == "uscc", ctx.pii_key, ctx.today) if number else None
+    elif ctx.options.get("cert_type") == "pseudonymized":
+        identity = _pseudonymized_identity(number, _get(raw, ctx, "applicant_cert_masked"),
+                                           _code(raw, ctx, "applicant_cert_type", required=False))
     else:
         declared = _code(raw, ctx, "applicant_cert_type", required=False)
         if declared is None and "applicant_cert_type" in ctx.fields and number:
@@ -231,6 +237,23 @@ def _applicant(raw: dict, ctx: Context) -> dict:
         "applicant_name_masked": mask_person_name(name) if (name and personal) else name,
         "contact_phone_masked": mask_phone(_get(raw, ctx, "contact_phone")),
     }
+
+
+def _pseudonymized_identity(key: str | None, masked: str | None, cert_type: str | None):
+    """A source whose reader pseudonymized the number (police): it checked the number and says so in `masked`."""
+    if not key:
+        return None
+    if masked and masked.startswith(PSEUDONYMIZED_INVALID):
+        reason = masked.removeprefix(PSEUDONYMIZED_INVALID)
+        return _Reject(reason, f"fails the {'统一社会信用代码' if reason == 'invalid_uscc' else '居民身份证'} check "
+                               "(checked before pseudonymization)")
+    uscc_type = applicant_type_from_uscc(masked) if cert_type == "001" and masked else None
+    return uscc_type, cert_type or "999", key, masked
+
+
+def declared_identity(raw_number: str, cert_type: str, pii_key: bytes, today: date):
+    """(applicant type a USCC decides, cert type, key, masked number) or a rejection, for a declared type."""
+    return _declared_identity(raw_number, cert_type, pii_key, today)
 
 
 @lru_cache(maxsize=1 << 17)
