@@ -6,14 +6,14 @@ from datetime import datetime, time, timedelta, timezone
 import sqlalchemy as sa
 
 from extractors.http_api import HttpApiConfig, HttpApiExtractor
-from loaders.run_writer import Reject, RunWriter
+from loaders.run_writer import RunWriter
 from pipeline.config import ConfigError, Settings
 from pipeline.connections import base_url, credentials
 from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
+from pipeline.staging import merge_and_record, unify_and_stage
 from schemas.sql import sql_tables
 from transforms.nested import flatten_object, unnest_list
-from transforms.unify import Context, unify
 from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
@@ -55,19 +55,9 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
                 if stats.declared_total is not None and stats.declared_total != stats.distinct_keys:
                     log.warning("%s %s: the API's total %s differs from the %s distinct records read in [%s, %s)",
                                 spec.name, stream, stats.declared_total, stats.distinct_keys, start, end)
-        finished = datetime.now(timezone.utc)
-        for stream, result in results.items():
-            merged = writer.merge(stream, finished)
-            result.inserted, result.updated = merged.inserted, merged.updated
-            result.unchanged, result.stale, result.duplicates = merged.unchanged, merged.stale, merged.duplicates
-            writer.write_ledger({
-                "stream": stream, "status": "success", "started_at": started, "finished_at": finished,
-                "window_start": start, "window_end": end, "notes": notes,
-                "extracted": result.extracted, "inserted": result.inserted, "updated": result.updated,
-                "unchanged": result.unchanged, "stale": result.stale, "quarantined": result.quarantined,
-                "duplicates": result.duplicates, "declared_total": result.declared_total,
-            })
-            if end > start:
+        finished = merge_and_record(writer, results, started, notes=notes, window_start=start, window_end=end)
+        if end > start:
+            for stream in results:
                 writer.set_watermark(stream, WATERMARK, value=end.isoformat(), now=finished)
     return RunResult(run_id, spec.name, "success", "", results, [], notes)
 
@@ -106,29 +96,8 @@ def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, stream:
 
 def _unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, stream: str, batch, results,
                      now: datetime) -> None:
-    stream_spec = spec.streams[stream]
-    ctx = Context(
-        source=spec.name, stream=stream, fields=stream_spec.fields, codes=stream_spec.codes,
-        options=stream_spec.options, time_formats=spec.time_formats, pii_key=settings.pii_key,
-        location=_location(stream, batch),
-        delivery_prefix=None, today=now.astimezone(BEIJING).date(),
-    )
-    held = {}
-    if stream == "cases" and batch.num_rows:
-        held = writer.keys_held_by_other_sources(
-            [v.strip() for v in batch.column(stream_spec.fields["case_no"]).to_pylist() if v])
-    rows, rejects = unify(batch, ctx, held_elsewhere=held)
-    writer.stage(stream, rows)
-    cipher = settings.cipher
-    writer.write_rejects([
-        Reject(stream, "record", r.location, r.record_key, r.reason, r.detail, cipher.encrypt(r.raw.encode()))
-        for r in rejects
-    ], now)
-    result = results[stream]
-    result.extracted += batch.num_rows
-    result.quarantined += len(rejects)
-    for r in rejects:
-        result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
+    results[stream].extracted += batch.num_rows
+    unify_and_stage(writer, spec, settings, stream, batch, results[stream], now, location=_location(stream, batch))
 
 
 def _location(stream: str, batch) -> str:

@@ -7,15 +7,16 @@ from functools import partial
 import sqlalchemy as sa
 
 from extractors.xml_batches import BatchFile, XmlBatchReader, batch_gaps, scan_outbox
-from loaders.run_writer import Reject, RunWriter
+from loaders.run_writer import RunWriter
 from pipeline.drop_run import archive_files, drop_folder, quarantine_file
 from pipeline.config import Settings
 from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
+from pipeline.staging import merge_and_record, unify_and_stage
 from schemas.sql import sql_tables
 from transforms.identifiers import normalize_cert
 from transforms.pii import pseudonym
-from transforms.unify import PSEUDONYMIZED_INVALID, Context, declared_identity, unify
+from transforms.unify import PSEUDONYMIZED_INVALID, declared_identity
 from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
@@ -57,7 +58,7 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
                 continue
             try:
                 with writer.savepoint():
-                    verdict, counts = _load_batch(writer, spec, settings, batch, now)
+                    verdict, parts = _load_batch(writer, spec, settings, batch, now)
             except _BatchQuarantined as q:
                 quarantine_file(writer, WHOLE_BATCH, batch.name, q.reason, f"{spec.name} {q.detail}", now)
                 writer.set_watermark(WHOLE_BATCH, f"{batch.seq:06d}", value=batch.name, fingerprint=declared,
@@ -67,14 +68,8 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
             loaded[batch.seq] = verdict.sha256
             writer.set_watermark(WHOLE_BATCH, f"{batch.seq:06d}", value=batch.name, fingerprint=verdict.sha256,
                                  outcome="loaded", now=now)
-            for stream, declared_count, read in (("cases", verdict.declared_cases, verdict.cases),
-                                                 ("evaluations", verdict.declared_evaluations, verdict.evaluations)):
-                result = results[stream]
-                result.extracted += read
-                result.declared_total = (result.declared_total or 0) + declared_count
-                result.quarantined += sum(counts[stream].values())
-                for reason, n in counts[stream].items():
-                    result.reasons[reason] = result.reasons.get(reason, 0) + n
+            for stream, part in parts.items():
+                results[stream].add(part)
             entry.update(outcome="loaded", cases=verdict.cases, evaluations=verdict.evaluations,
                          unknown_elements=verdict.unknown or None)
 
@@ -84,18 +79,7 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
             notes["gaps"] = gaps
             log.warning("%s: batch numbers missing or not yet loaded: %s", spec.name,
                         ", ".join(f"{g:06d}" for g in gaps))
-        finished = datetime.now(timezone.utc)
-        for stream, result in results.items():
-            merged = writer.merge(stream, finished)
-            result.inserted, result.updated = merged.inserted, merged.updated
-            result.unchanged, result.stale, result.duplicates = merged.unchanged, merged.stale, merged.duplicates
-            writer.write_ledger({
-                "stream": stream, "status": "success", "started_at": started, "finished_at": finished,
-                "files": files, "notes": notes or None,
-                "extracted": result.extracted, "inserted": result.inserted, "updated": result.updated,
-                "unchanged": result.unchanged, "stale": result.stale, "quarantined": result.quarantined,
-                "duplicates": result.duplicates, "declared_total": result.declared_total,
-            })
+        merge_and_record(writer, results, started, files=files, notes=notes)
     archive_files(folder / spec.extract.get("archive_folder", "archive"),
                   [p for b in done for p in (b.path, b.manifest)])
     return RunResult(run_id, spec.name, "success", "", results, files, notes)
@@ -122,33 +106,19 @@ def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: 
         pseudonymize=lambda number: pseudonym(settings.pii_key, normalize_cert(number)) if number else None,
         mask=partial(_checked_mask, pii_key=settings.pii_key, today=today, codes=spec.streams["cases"].codes),
     )
-    counts = {stream: {} for stream in spec.streams}
+    parts = {stream: StreamResult(stream) for stream in spec.streams}
     for stream, raw in reader.batches():
         raw = raw.append_column("BATCH_GENERATED", raw.column("_generated"))
         raw = raw.append_column("_record_no", raw.column("_element_index"))
-        stream_spec = spec.streams[stream]
-        ctx = Context(
-            source=spec.name, stream=stream, fields=stream_spec.fields, codes=stream_spec.codes,
-            options=stream_spec.options, time_formats=spec.time_formats, pii_key=settings.pii_key,
-            location=f"{batch.name} {'CASE' if stream == 'cases' else 'PJ'}", delivery_prefix=f"{batch.seq:06d}",
-            today=today,
-        )
-        held = {}
-        if stream == "cases" and raw.num_rows:
-            held = writer.keys_held_by_other_sources([v.strip() for v in raw.column("BJBH").to_pylist() if v])
-        rows, rejects = unify(raw, ctx, held_elsewhere=held)
-        writer.stage(stream, rows)
-        writer.write_rejects([
-            Reject(stream, "record", r.location, r.record_key, r.reason, r.detail,
-                   settings.cipher.encrypt(r.raw.encode()))
-            for r in rejects
-        ], now)
-        for r in rejects:
-            counts[stream][r.reason] = counts[stream].get(r.reason, 0) + 1
+        unify_and_stage(writer, spec, settings, stream, raw, parts[stream], now,
+                        location=f"{batch.name} {'CASE' if stream == 'cases' else 'PJ'}",
+                        delivery_prefix=f"{batch.seq:06d}")
     verdict = reader.verdict
     if verdict.problem:
         raise _BatchQuarantined(verdict.problem, f"{batch.name}: {verdict.detail}")
-    return verdict, counts
+    parts["cases"].extracted, parts["cases"].declared_total = verdict.cases, verdict.declared_cases
+    parts["evaluations"].extracted, parts["evaluations"].declared_total = verdict.evaluations, verdict.declared_evaluations
+    return verdict, parts
 
 
 def _checked_mask(number: str, cert_code: str | None, *, pii_key: bytes, today, codes: dict) -> str | None:

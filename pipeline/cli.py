@@ -14,7 +14,7 @@ from loaders.schema import upgrade
 from pipeline import views
 from pipeline.config import ConfigError, Settings, home
 from pipeline.runner import RunFailed, RunResult, run_source
-from pipeline.specs import SpecError, load_specs
+from pipeline.specs import SpecError
 
 # Piped output (make demo, CI logs) gets room for whole tables instead of 80 columns.
 console = Console() if Console().is_terminal else Console(width=160)

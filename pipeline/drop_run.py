@@ -2,7 +2,6 @@
 
 import logging
 import shutil
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,9 +12,9 @@ from extractors.csv_drop import CsvFileReader, DropFile, FileVerdict, scan_drop
 from loaders.run_writer import Reject, RunWriter
 from pipeline.config import ConfigError, Settings, folder_from_connection
 from pipeline.runner import Progress, RunResult, StreamResult
+from pipeline.staging import merge_and_record, unify_and_stage
 from pipeline.specs import SourceSpec
 from schemas.sql import sql_tables
-from transforms.unify import Context, unify
 from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
@@ -81,7 +80,7 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
                 continue
             try:
                 with writer.savepoint():
-                    verdict, counts, seq_range = _load_file(writer, spec, settings, file, now, progress)
+                    part, seq_range = _load_file(writer, spec, settings, file, now, progress)
             except _FileQuarantined as q:
                 quarantine_file(writer, file.stream, file.name, q.verdict.problem, f"{spec.name} {q.verdict.detail}", now)
                 writer.set_watermark(file.stream, file.name, value=file.file_date.isoformat(),
@@ -91,14 +90,9 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
                 continue
             writer.set_watermark(file.stream, file.name, value=file.file_date.isoformat(),
                                  fingerprint=decision.sha256, outcome="loaded", now=now)
-            result = results[file.stream]
-            result.extracted += verdict.records
-            result.declared_total = (result.declared_total or 0) + verdict.trailer
-            result.quarantined += sum(counts.values())
-            for reason, n in counts.items():
-                result.reasons[reason] = result.reasons.get(reason, 0) + n
-            entry.update(outcome="loaded", records=verdict.records, trailer=verdict.trailer,
-                         quarantined=sum(counts.values()))
+            results[file.stream].add(part)
+            entry.update(outcome="loaded", records=part.extracted, trailer=part.declared_total,
+                         quarantined=part.quarantined)
             if file.correction:
                 missing = writer.keys_missing_from(file.stream, f"{file.file_date:%Y%m%d}.", seq_range)
                 entry["kept_keys_missing_from_correction"] = missing
@@ -106,19 +100,8 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
                     log.warning("%s: %s lacks %d key(s) that the earlier delivery of that day had; they are kept",
                                 spec.name, file.name, missing)
 
-        finished = datetime.now(timezone.utc)
-        for stream, result in results.items():
-            merged = writer.merge(stream, finished)
-            result.inserted, result.updated = merged.inserted, merged.updated
-            result.unchanged, result.stale, result.duplicates = merged.unchanged, merged.stale, merged.duplicates
-            writer.write_ledger({
-                "stream": stream, "status": "success", "started_at": started, "finished_at": finished,
-                "window_start": window[0] if window else None, "window_end": window[1] if window else None,
-                "files": [f for f in files if f["stream"] == stream], "notes": notes or None,
-                "extracted": result.extracted, "inserted": result.inserted, "updated": result.updated,
-                "unchanged": result.unchanged, "stale": result.stale, "quarantined": result.quarantined,
-                "duplicates": result.duplicates, "declared_total": result.declared_total,
-            })
+        merge_and_record(writer, results, started, files=files, notes=notes,
+                         window_start=window[0] if window else None, window_end=window[1] if window else None)
     # Only after the commit: a crash before it leaves every file where it was.
     archive_files(folder / spec.csv.archive_folder,
                   [p for f in to_archive for p in (f.path, f.path.with_name(f.name + spec.csv.marker_suffix))])
@@ -157,38 +140,23 @@ def _decide(writer: RunWriter, spec: SourceSpec, files: list[DropFile]) -> list[
 
 
 def _load_file(writer: RunWriter, spec: SourceSpec, settings: Settings, file: DropFile, now: datetime,
-               progress: Progress | None) -> tuple[FileVerdict, Counter, tuple[int, int]]:
+               progress: Progress | None) -> tuple[StreamResult, tuple[int, int]]:
+    """Stage one file; raises _FileQuarantined (the caller rolls back) when the file must go whole."""
     stream = spec.streams[file.stream]
     reader = CsvFileReader(file, stream.columns, encoding=spec.csv.encoding, trailer_label=spec.csv.trailer_label)
-    ctx = Context(
-        source=spec.name, stream=file.stream, fields=stream.fields, codes=stream.codes, options=stream.options,
-        time_formats=spec.time_formats, pii_key=settings.pii_key, location=file.name,
-        delivery_prefix=f"{file.file_date:%Y%m%d}.{file.correction:03d}", today=now.astimezone(BEIJING).date(),
-        width=len(stream.columns), encoding=spec.csv.encoding.upper(),
-    )
-    cipher = settings.cipher
-    reasons: Counter = Counter()
+    part = StreamResult(file.stream)
     first_seq = writer.staged_so_far(file.stream)
     if progress:
         progress.start(file.name, file.path.stat().st_size)
     for batch in reader.batches(lambda done: progress.advance(file.name, done) if progress else None):
-        held = {}
-        if file.stream == "cases":
-            case_nos = [v.strip() for v in batch.column(stream.fields["case_no"]).to_pylist() if v]
-            held = writer.keys_held_by_other_sources(case_nos)
-        rows, rejects = unify(batch, ctx, held_elsewhere=held)
-        writer.stage(file.stream, rows)
-        writer.write_rejects([
-            Reject(file.stream, "record", r.location, r.record_key, r.reason, r.detail,
-                   cipher.encrypt(r.raw.encode("utf-8", "surrogatepass")))
-            for r in rejects
-        ], now)
-        reasons.update(r.reason for r in rejects)
+        unify_and_stage(writer, spec, settings, file.stream, batch, part, now, location=file.name,
+                        delivery_prefix=f"{file.file_date:%Y%m%d}.{file.correction:03d}")
     if progress:
         progress.finish(file.name)
     if reader.verdict.problem:
         raise _FileQuarantined(reader.verdict)
-    return reader.verdict, reasons, (first_seq, writer.staged_so_far(file.stream))
+    part.extracted, part.declared_total = reader.verdict.records, reader.verdict.trailer
+    return part, (first_seq, writer.staged_so_far(file.stream))
 
 
 def quarantine_file(writer: RunWriter, stream: str, name: str, reason: str, detail: str, now: datetime) -> None:

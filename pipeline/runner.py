@@ -37,6 +37,15 @@ class StreamResult:
     declared_total: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
 
+    def add(self, part: "StreamResult") -> None:
+        """Counts of one loaded file or batch, added once it is known to be loaded."""
+        self.extracted += part.extracted
+        self.quarantined += part.quarantined
+        if part.declared_total is not None:
+            self.declared_total = (self.declared_total or 0) + part.declared_total
+        for reason, n in part.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
+
     def balanced(self) -> bool:
         return self.extracted == self.inserted + self.updated + self.unchanged + self.quarantined + self.duplicates
 
@@ -77,8 +86,14 @@ def _xml_batches():
     return run_batches
 
 
+def _sql():
+    from pipeline.sql_run import run_sql
+
+    return run_sql
+
+
 # Imported on use: each kind's extractor brings its own dependencies.
-_RUNNERS = {"csv_drop": _csv_drop, "http_api": _http_api, "xml_batches": _xml_batches}
+_RUNNERS = {"csv_drop": _csv_drop, "http_api": _http_api, "xml_batches": _xml_batches, "sql": _sql}
 
 
 def new_run_id(source: str, now: datetime) -> str:

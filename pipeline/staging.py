@@ -1,0 +1,60 @@
+"""Steps every kind of run shares: unify a raw batch and stage it, then merge and write the ledger."""
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+
+from loaders.run_writer import Reject, RunWriter
+from pipeline.config import Settings
+from pipeline.runner import StreamResult
+from pipeline.specs import SourceSpec
+from transforms.unify import Context, unify
+from transforms.values import BEIJING
+
+
+def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, stream: str, batch: pa.RecordBatch,
+                    result: StreamResult, now: datetime, *, location: str,
+                    delivery_prefix: str | None = None) -> None:
+    """Transform one raw batch, stage its good rows, quarantine the rest (raw record encrypted)."""
+    stream_spec = spec.streams[stream]
+    ctx = Context(
+        source=spec.name, stream=stream, fields=stream_spec.fields, codes=stream_spec.codes,
+        options=stream_spec.options, time_formats=spec.time_formats, pii_key=settings.pii_key,
+        location=location, delivery_prefix=delivery_prefix, today=now.astimezone(BEIJING).date(),
+        width=len(stream_spec.columns), encoding=spec.csv.encoding.upper() if spec.csv else "UTF-8",
+    )
+    held = {}
+    if stream == "cases" and batch.num_rows:
+        held = writer.keys_held_by_other_sources(
+            [v.strip() for v in batch.column(stream_spec.fields["case_no"]).to_pylist() if v])
+    rows, rejects = unify(batch, ctx, held_elsewhere=held)
+    writer.stage(stream, rows)
+    cipher = settings.cipher
+    writer.write_rejects([
+        Reject(stream, "record", r.location, r.record_key, r.reason, r.detail,
+               cipher.encrypt(r.raw.encode("utf-8", "surrogatepass")))
+        for r in rejects
+    ], now)
+    result.quarantined += len(rejects)
+    for r in rejects:
+        result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
+
+
+def merge_and_record(writer: RunWriter, results: dict[str, StreamResult], started: datetime, **ledger) -> datetime:
+    """Merge every stream's staged rows and write its ledger row; `ledger` adds window, files, notes."""
+    finished = datetime.now(timezone.utc)
+    for stream, result in results.items():
+        merged = writer.merge(stream, finished)
+        result.inserted, result.updated = merged.inserted, merged.updated
+        result.unchanged, result.stale, result.duplicates = merged.unchanged, merged.stale, merged.duplicates
+        files = ledger.get("files")
+        writer.write_ledger({
+            "stream": stream, "status": "success", "started_at": started, "finished_at": finished,
+            "window_start": ledger.get("window_start"), "window_end": ledger.get("window_end"),
+            "files": [f for f in files if f.get("stream", stream) == stream] if files else None,
+            "notes": ledger.get("notes") or None,
+            "extracted": result.extracted, "inserted": result.inserted, "updated": result.updated,
+            "unchanged": result.unchanged, "stale": result.stale, "quarantined": result.quarantined,
+            "duplicates": result.duplicates, "declared_total": result.declared_total,
+        })
+    return finished
