@@ -41,7 +41,8 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
         if scan.unfinished:
             notes["waiting_for_manifest"] = scan.unfinished
         loaded = _loaded_batches(writer, spec.name)
-        for batch in scan.ready:
+        due = _due(scan.ready, window)
+        for batch in due:
             now = datetime.now(timezone.utc)
             entry = {"file": batch.name, "seq": batch.seq}
             files.append(entry)
@@ -73,7 +74,7 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
             entry.update(outcome="loaded", cases=verdict.cases, evaluations=verdict.evaluations,
                          unknown_elements=verdict.unknown or None)
 
-        seen = set(_seen_batches(writer, spec.name)) | {b.seq for b in scan.ready}
+        seen = set(_seen_batches(writer, spec.name)) | {b.seq for b in due}
         gaps = batch_gaps(loaded, seen, first=min(seen | set(loaded), default=1))
         if gaps:
             notes["gaps"] = gaps
@@ -83,6 +84,14 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
     archive_files(folder / spec.extract.get("archive_folder", "archive"),
                   [p for b in done for p in (b.path, b.manifest)])
     return RunResult(run_id, spec.name, "success", "", results, files, notes)
+
+
+def _due(ready: list[BatchFile], window) -> list[BatchFile]:
+    """Batches of days that ended (Beijing) before the window's end; all of them without a window."""
+    if window is None:
+        return ready
+    end_day = window[1].astimezone(BEIJING).date()
+    return [b for b in ready if b.day < end_day]
 
 
 def _loaded_batches(writer: RunWriter, source: str) -> dict[int, str]:
