@@ -211,6 +211,23 @@ class RunWriter:
             {"source": self.source, "prefix": order_prefix + "%", "lo": file_seq[0], "hi": file_seq[1]},
         ).scalar_one()
 
+    def mark_absent_children_deleted(self, parent_stream: str, child_stream: str, loaded_at: datetime) -> int:
+        """Children (tax evaluations) that the newest delivery of their parent no longer lists: deleted.
+
+        A parent delivery carries its complete list, so after the merge a child
+        it listed carries the parent's update time; one still older than the
+        merged parent was absent from that list. Call after merging both streams.
+        """
+        child, parent = STREAM_TABLES[child_stream].name, _winners(parent_stream)
+        statement = sa.text(
+            f"UPDATE {child} SET deleted = TRUE, source_updated_at = w.source_updated_at, "
+            f"loaded_at = :loaded_at, run_id = :run_id "
+            f"FROM {parent} w WHERE {child}.source_system = :source AND {child}.case_no = w.case_no "
+            f"AND {child}.deleted = FALSE AND {child}.source_updated_at < w.source_updated_at"
+        ).bindparams(sa.bindparam("loaded_at", type_=Instant()))
+        return self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id,
+                                             "source": self.source}).rowcount
+
     def staged_so_far(self, stream: str) -> int:
         self._ensure_staging(stream)
         return self._seq[stream]

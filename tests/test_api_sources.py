@@ -153,3 +153,26 @@ def test_tax_cases_and_their_nested_evaluations(store_url):
     assert (second["channel"], second["is_default"], second["assess_number"]) == (None, True, 2)
     assert first["case_no"] == "TX1" and first["source_updated_at"] == tx1["source_updated_at"]
     ledger_balances(store_url)
+
+
+def test_tax_an_evaluation_missing_from_a_later_delivery_is_marked_deleted(store_url):
+    api = TaxApi([tax_case("TX1", 1)])
+    with api.serve() as server:
+        uri = f"http://{api.app_id}:{api.app_secret}@{server.url.removeprefix('http://')}"
+        s = settings(store_url, "silobridge_tax", uri)
+        run_source("tax", s, window=window(0, 60))
+        # The case is sent again, later, with only its second evaluation.
+        again = tax_case("TX1", 1, updatedAt=ms(70))
+        again["evaluations"] = again["evaluations"][1:]
+        api.cases[:] = [again]
+        result = run_source("tax", s, window=window(60, 120))
+    evals = {r["eval_no"]: r for r in rows(store_url, "SELECT * FROM service_evaluation")}
+    assert evals["TX1#1"]["deleted"] and not evals["TX1#2"]["deleted"]
+    assert _ms(evals["TX1#1"]["source_updated_at"]) == ms(70)
+    assert result.notes["evaluations_marked_deleted"] == 1
+    ledger_balances(store_url)
+
+
+def _ms(value) -> int:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return int(moment.timestamp() * 1000)
