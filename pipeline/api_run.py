@@ -67,7 +67,7 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
 
 
 def _window(writer: RunWriter, spec: SourceSpec, window, now: datetime) -> tuple[datetime, datetime]:
-    """From the committed window end (or the spec's start date) to the interval's end, ≥ 5 minutes ago.
+    """From the committed window end (or the spec's history start) to the interval's end, ≥ 5 minutes ago.
 
     Starting at the watermark rather than the interval's start means a window
     clipped for freshness, or a run that failed, leaves no gap; an Airflow
@@ -77,7 +77,8 @@ def _window(writer: RunWriter, spec: SourceSpec, window, now: datetime) -> tuple
     marks = writer.conn.execute(sa.select(table.c.value).where(
         table.c.source == spec.name, table.c.position == WATERMARK)).scalars().all()
     committed = min((datetime.fromisoformat(v) for v in marks), default=None)
-    start = committed or datetime.combine(spec.start_date, time(), BEIJING).astimezone(timezone.utc)
+    first_day = spec.history_start or spec.start_date
+    start = committed or datetime.combine(first_day, time(), BEIJING).astimezone(timezone.utc)
     if window is not None:
         start = min(start, window[0])
     end = min(window[1] if window else now, now - SETTLE)

@@ -45,6 +45,8 @@ class SourceSpec(_Strict):
     default_folder: str | None = None
     schedule: str
     start_date: date
+    # Windowed sources: where the first run's window starts (their history), before any watermark.
+    history_start: date | None = None
     tags: list[str] = []
     time_formats: list[TimeFormat]
     csv: CsvSpec | None = None
