@@ -24,9 +24,9 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
         width=len(stream_spec.columns), encoding=spec.csv.encoding.upper() if spec.csv else "UTF-8",
     )
     held = {}
-    if stream == "cases" and batch.num_rows:
-        held = writer.keys_held_by_other_sources(
-            [v.strip() for v in batch.column(stream_spec.fields["case_no"]).to_pylist() if v])
+    case_column = stream_spec.fields.get("case_no")
+    if stream == "cases" and batch.num_rows and case_column in batch.schema.names:
+        held = writer.keys_held_by_other_sources([v.strip() for v in batch.column(case_column).to_pylist() if v])
     rows, rejects = unify(batch, ctx, held_elsewhere=held)
     writer.stage(stream, rows)
     cipher = settings.cipher

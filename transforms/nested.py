@@ -20,9 +20,21 @@ def _text(value) -> str | None:
     return str(value)
 
 
+def _json(text: str | None):
+    """The parsed value; text that is not JSON stays as it is (the unified transform reports the field)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def flatten_object(batch: pa.RecordBatch, column: str) -> pa.RecordBatch:
     """Adds `column.key` for every key of the JSON object in `column` (the object itself stays)."""
-    objects = [json.loads(v) if v else {} for v in batch.column(column).to_pylist()]
+    if column not in batch.schema.names:
+        return batch
+    objects = [_json(v) for v in batch.column(column).to_pylist()]
     keys = list(dict.fromkeys(k for o in objects if isinstance(o, dict) for k in o))
     for key in keys:
         values = [_text(o.get(key)) if isinstance(o, dict) else None for o in objects]
@@ -40,8 +52,8 @@ def unnest_list(batch: pa.RecordBatch, column: str, *, parent_columns: list[str]
     parent_part, element_part = id_parts
     parents = batch.to_pydict()
     rows: list[dict] = []
-    for i, raw in enumerate(parents[column]):
-        elements = json.loads(raw) if raw else []
+    for i, raw in enumerate(parents.get(column) or [None] * batch.num_rows):
+        elements = _json(raw) or []
         for element in elements if isinstance(elements, list) else [elements]:
             row = {c: parents[c][i] for c in parent_columns}
             row["_record_no"] = parents["_record_no"][i]
