@@ -184,8 +184,29 @@ ETL_REJECT = Table(
     indexes=(("source", "reason"), ("run_id",)),
 )
 
+DQ_RESULT = Table(
+    "dq_result",
+    "Data-quality expectation results: one row per run, stream and expectation evaluated on a unified batch.",
+    (
+        _c("result_id", INTEGER, "surrogate id", key=True, autoincrement=True),
+        _c("run_id", TEXT, "the run whose batch was checked", nullable=False),
+        _c("source", TEXT, "source system", nullable=False),
+        _c("stream", TEXT, "stream", nullable=False),
+        _c("expectation", TEXT, "expectation type, e.g. expect_column_values_to_be_in_set", nullable=False),
+        _c("column_name", TEXT, "the column checked (first of several), if any"),
+        _c("kwargs", TEXT, "JSON of the expectation's arguments"),
+        _c("severity", TEXT, "`error` (fails the data) or `warning` (reported, e.g. a case that may still arrive)", nullable=False),
+        _c("observed_value", TEXT, "what was observed, as text"),
+        _c("element_count", INTEGER, "rows checked"),
+        _c("unexpected_count", INTEGER, "rows that did not meet the expectation"),
+        _c("success", BOOLEAN, "whether the expectation was met", nullable=False),
+        _c("evaluated_at", INSTANT, "when it was evaluated", nullable=False),
+    ),
+    indexes=(("run_id",), ("source", "evaluated_at")),
+)
+
 UNIFIED_TABLES = (SERVICE_CASE, SERVICE_EVALUATION)
-TABLES = (SERVICE_CASE, SERVICE_EVALUATION, ETL_RUN, ETL_WATERMARK, ETL_REJECT)
+TABLES = (SERVICE_CASE, SERVICE_EVALUATION, ETL_RUN, ETL_WATERMARK, ETL_REJECT, DQ_RESULT)
 STREAM_TABLES = {"cases": SERVICE_CASE, "evaluations": SERVICE_EVALUATION}
 
 # The columns that decide which of two deliveries of one key wins (README.md, Precedence).
