@@ -55,7 +55,7 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
                 if stats.declared_total is not None and stats.declared_total != stats.distinct_keys:
                     log.warning("%s %s: the API's total %s differs from the %s distinct records read in [%s, %s)",
                                 spec.name, stream, stats.declared_total, stats.distinct_keys, start, end)
-        finished = merge_and_record(writer, results, started, notes=notes, window_start=start, window_end=end)
+        finished = merge_and_record(writer, results, started, spec=spec, notes=notes, window_start=start, window_end=end)
         for child, child_spec in spec.streams.items():
             if "nested_in" in child_spec.extract:
                 deleted = writer.mark_absent_children_deleted(child_spec.extract["nested_in"], child, finished)

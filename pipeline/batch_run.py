@@ -80,7 +80,7 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
             notes["gaps"] = gaps
             log.warning("%s: batch numbers missing or not yet loaded: %s", spec.name,
                         ", ".join(f"{g:06d}" for g in gaps))
-        merge_and_record(writer, results, started, files=files, notes=notes)
+        merge_and_record(writer, results, started, spec=spec, files=files, notes=notes)
     archive_files(folder / spec.extract.get("archive_folder", "archive"),
                   [p for b in done for p in (b.path, b.manifest)])
     return RunResult(run_id, spec.name, "success", "", results, files, notes)

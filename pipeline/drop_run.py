@@ -100,7 +100,7 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
                     log.warning("%s: %s lacks %d key(s) that the earlier delivery of that day had; they are kept",
                                 spec.name, file.name, missing)
 
-        merge_and_record(writer, results, started, files=files, notes=notes,
+        merge_and_record(writer, results, started, spec=spec, files=files, notes=notes,
                          window_start=window[0] if window else None, window_end=window[1] if window else None)
     # Only after the commit: a crash before it leaves every file where it was.
     archive_files(folder / spec.csv.archive_folder,

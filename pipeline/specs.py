@@ -37,6 +37,13 @@ class CsvSpec(_Strict):
     archive_folder: str
 
 
+class ErrorLimit(_Strict):
+    """Like DataX's errorLimit: a run quarantining more records than this fails and loads nothing."""
+
+    records: int | None = None
+    percent: float | None = None
+
+
 class SourceSpec(_Strict):
     name: str
     title: str
@@ -49,6 +56,7 @@ class SourceSpec(_Strict):
     history_start: date | None = None
     tags: list[str] = []
     time_formats: list[TimeFormat]
+    error_limit: ErrorLimit = ErrorLimit(percent=5.0)
     csv: CsvSpec | None = None
     # Extractor settings shared by the streams (auth, paging, envelope, lag…).
     extract: dict[str, Any] = {}

@@ -42,7 +42,7 @@ def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
             notes[stream] = {"from": list(after) if after else None,
                              "to": list(reader.last_position) if reader.last_position else None,
                              "below": reader.upper_bound}
-        finished = merge_and_record(writer, results, started, notes=notes,
+        finished = merge_and_record(writer, results, started, spec=spec, notes=notes,
                                     window_start=window[0] if window else None,
                                     window_end=window[1] if window else None)
         for stream, position in positions.items():

@@ -40,8 +40,34 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
 
 
-def merge_and_record(writer: RunWriter, results: dict[str, StreamResult], started: datetime, **ledger) -> datetime:
-    """Merge every stream's staged rows and write its ledger row; `ledger` adds window, files, notes."""
+class ErrorLimitExceeded(RuntimeError):
+    """Too many records were quarantined: the run fails and commits only its failed ledger rows."""
+
+
+def check_error_limit(spec: SourceSpec, results: dict[str, StreamResult]) -> None:
+    limit = spec.error_limit
+    for stream, result in results.items():
+        share = 100 * result.quarantined / result.extracted if result.extracted else 0.0
+        over = []
+        if limit.records is not None and result.quarantined > limit.records:
+            over.append(f"{limit.records} records")
+        if limit.percent is not None and share > limit.percent:
+            over.append(f"{limit.percent:g}%")
+        if over:
+            top = ", ".join(f"{reason} {n}" for reason, n in sorted(result.reasons.items(), key=lambda kv: -kv[1])[:3])
+            raise ErrorLimitExceeded(
+                f"{spec.name} {stream}: {result.quarantined} of {result.extracted} records ({share:.1f}%) were "
+                f"quarantined, over the error limit of {' and '.join(over)}; top reasons: {top}; nothing was loaded"
+            )
+
+
+def merge_and_record(writer: RunWriter, results: dict[str, StreamResult], started: datetime, *,
+                     spec: SourceSpec, **ledger) -> datetime:
+    """Merge every stream's staged rows and write its ledger row; `ledger` adds window, files, notes.
+
+    First the error limit: over it, nothing is merged and the run fails.
+    """
+    check_error_limit(spec, results)
     finished = datetime.now(timezone.utc)
     for stream, result in results.items():
         merged = writer.merge(stream, finished)

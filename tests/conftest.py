@@ -65,3 +65,13 @@ def sqlite_url(tmp_path):
 def store_url(request):
     """The same test on the embedded store and on PostgreSQL."""
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def lenient_specs(monkeypatch):
+    """Source specs without their error limits, for tests whose tiny drops are mostly bad on purpose."""
+    import pipeline.runner
+    from pipeline.specs import ErrorLimit, load_spec
+
+    monkeypatch.setattr(pipeline.runner, "load_spec",
+                        lambda name: load_spec(name).model_copy(update={"error_limit": ErrorLimit()}))

@@ -12,6 +12,9 @@ from simulators.tax_api import TaxApi
 from tests.handmade import PERSON_ID, PERSON_ID_X, USCC, USCC_N
 from tests.test_hrss_contract import ledger_balances, rows
 
+# Their drops are small and bad on purpose; the error limit has its own tests.
+pytestmark = pytest.mark.usefixtures("lenient_specs")
+
 BEIJING = timezone(timedelta(hours=8))
 T0 = datetime(2026, 10, 5, 9, 0, tzinfo=BEIJING)
 
