@@ -3,6 +3,7 @@
 import argparse
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
@@ -15,6 +16,7 @@ from pipeline import views
 from pipeline.config import ConfigError, Settings, home
 from pipeline.runner import RunFailed, RunResult, run_source
 from pipeline.specs import SpecError
+from quality.reconcile import reconcile
 
 # Piped output (make demo, CI logs) gets room for whole tables instead of 80 columns.
 console = Console() if Console().is_terminal else Console(width=160)
@@ -54,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     rejects.add_argument("--reason")
     rejects.add_argument("--limit", type=int, default=50)
     sub.add_parser("summary", help="what the store holds, per source and stream, with quarantine reasons")
+    rec = sub.add_parser("reconcile", help="declared against loaded counts per source and day; exit 1 if anything is off")
+    rec.add_argument("--source")
+    rec.add_argument("--from", dest="first", type=date.fromisoformat, help="first day (Beijing), e.g. 2026-10-01")
+    rec.add_argument("--to", dest="last", type=date.fromisoformat, help="last day (Beijing), inclusive")
     sub.add_parser("upgrade", help="create or upgrade the store's tables")
 
     args = parser.parse_args(argv)
@@ -88,6 +94,8 @@ def _dispatch(args) -> int:
         _table("Quarantine", views.rejects(engine, args.source, args.reason, args.limit))
     elif args.command == "summary":
         _print_summary(engine, url)
+    elif args.command == "reconcile":
+        return _print_reconciliation(reconcile(engine, args.source, args.first, args.last))
     return 0
 
 
@@ -121,6 +129,17 @@ def _print_run(result: RunResult) -> None:
     for f in result.files:
         if f.get("outcome") == "quarantined":
             console.print(f"  [yellow]file quarantined[/] {f['file']}: {f['reason']}")
+
+
+def _print_reconciliation(result) -> int:
+    _table("Reconciliation per source, day and stream", result.rows)
+    if result.balanced:
+        console.print("[green]balanced:[/] every ledger row adds up and nothing needs an auditor's look")
+        return 0
+    _table("Findings", [{"source": f.source, "day": f.day, "kind": f.kind, "count": f.count, "detail": f.detail}
+                        for f in result.findings])
+    console.print(f"[red]not balanced:[/] {len(result.findings)} finding(s)")
+    return 1
 
 
 def _print_summary(engine, url: str) -> None:
