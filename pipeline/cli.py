@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--drop", type=Path, help="drop folder of a file source (default: its Airflow connection, else var/drops/<source>)")
 
     sub.add_parser("status", help="watermarks and last runs per source")
-    rejects = sub.add_parser("rejects", help="quarantined records, masked, with reasons")
+    rejects = sub.add_parser("rejects", help="quarantined records, masked, with reasons; `replay` re-runs them")
+    rejects.add_argument("action", nargs="?", choices=["list", "replay"], default="list",
+                         help="replay: run the quarantined records of --reason through the current specs")
     rejects.add_argument("--source")
     rejects.add_argument("--reason")
     rejects.add_argument("--limit", type=int, default=50)
@@ -80,6 +82,8 @@ def _dispatch(args) -> int:
             result = run_source(args.source, settings, progress=_RichProgress(bar))
         _print_run(result)
         return 0
+    if args.command == "rejects" and args.action == "replay":
+        return _replay(args)
     url = args.store or _default_store_url()
     engine = make_engine(url)
     if args.command == "upgrade":
@@ -96,6 +100,25 @@ def _dispatch(args) -> int:
         _print_summary(engine, url)
     elif args.command == "reconcile":
         return _print_reconciliation(reconcile(engine, args.source, args.first, args.last))
+    return 0
+
+
+def _replay(args) -> int:
+    if not args.reason:
+        err.print("[bold red]error:[/] rejects replay needs --reason (e.g. --reason unknown_code)")
+        return 2
+    from pipeline.replay import replay
+
+    results = replay(Settings.resolve(store_url=args.store), args.reason, args.source)
+    if not results:
+        console.print(f"no quarantined records with reason {args.reason} waiting for a replay")
+    for result in results:
+        _print_run(result)
+        outcomes: dict[str, int] = {}
+        for outcome in result.notes["outcomes"].values():
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for outcome, n in sorted(outcomes.items()):
+            console.print(f"  {n} {outcome}")
     return 0
 
 

@@ -65,7 +65,10 @@ class RecordReject:
     record_key: str | None
     reason: str
     detail: str
-    raw: str  # JSON of the raw record, to be encrypted before it is stored
+    # JSON {"record": raw fields, "delivery_order": …} (a defect: {"fields": [...]}), encrypted before it is
+    # stored; the delivery order lets a replay give the record the precedence it had on arrival.
+    raw: str
+    record_no: int = 0
 
 
 class _Reject(Exception):
@@ -84,11 +87,14 @@ def unify(batch: pa.RecordBatch, ctx: Context, held_elsewhere: dict[str, str] | 
     rejects: list[RecordReject] = []
     source_columns = [c for c in columns if not c.startswith("_")]
     defects = columns.get("_defect") or [None] * batch.num_rows
+    # A replayed record brings the delivery order it had when it first arrived.
+    orders = columns.get("_delivery_order") or [None] * batch.num_rows
     for i, record_no in enumerate(columns["_record_no"]):
         where = f"{ctx.location} record {record_no}"
         if defects[i]:
-            rejects.append(_defect_reject(ctx, where, defects[i], columns["_raw"][i]))
+            rejects.append(_defect_reject(ctx, where, defects[i], columns["_raw"][i], record_no))
             continue
+        order = orders[i] or (f"{ctx.delivery_prefix}.{record_no:09d}" if ctx.delivery_prefix else "0")
         raw = {c: columns[c][i] for c in source_columns}
         key = clean_text(raw.get(ctx.fields[KEY_FIELD[ctx.stream]]))
         try:
@@ -100,22 +106,24 @@ def unify(batch: pa.RecordBatch, ctx: Context, held_elsewhere: dict[str, str] | 
                 raise _Reject("case_no_collision",
                               f"办件编号 {row['case_no']} is already held by source {held_elsewhere[row['case_no']]}")
         except _Reject as r:
+            payload = json.dumps({"record": raw, "delivery_order": order}, ensure_ascii=False)
             rejects.append(RecordReject(where, key, r.reason, f"{ctx.source} {where} ({key or 'no key'}): {r.detail}",
-                                        json.dumps(raw, ensure_ascii=False)))
+                                        payload, record_no))
             continue
-        row["delivery_order"] = f"{ctx.delivery_prefix}.{record_no:09d}" if ctx.delivery_prefix else "0"
+        row["delivery_order"] = order
         for name, values in out.items():
             values.append(row[name])
     return pa.table(out, schema=UNIFIED_BATCH_SCHEMAS[ctx.stream]), rejects
 
 
-def _defect_reject(ctx: Context, where: str, defect: str, raw: str) -> RecordReject:
+def _defect_reject(ctx: Context, where: str, defect: str, raw: str, record_no: int) -> RecordReject:
     detail = {
         "wrong_field_count": f"has {len(json.loads(raw))} fields where the header has {ctx.width}",
         "undecodable": f"holds bytes that are not valid {ctx.encoding}; quarantined rather than garbled",
         "not_an_object": "is not a JSON object",
     }[defect]
-    return RecordReject(where, None, defect, f"{ctx.source} {where}: {detail}", raw)
+    return RecordReject(where, None, defect, f"{ctx.source} {where}: {detail}",
+                        json.dumps({"fields": json.loads(raw)}, ensure_ascii=True), record_no)
 
 
 def _get(raw: dict, ctx: Context, name: str) -> str | None:
