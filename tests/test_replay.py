@@ -1,15 +1,13 @@
 """rejects replay: after a code map is fixed, quarantined records move into the unified tables."""
 
-import pytest
-
-import pipeline.runner
 import pipeline.replay
+import pipeline.runner
+from loaders.engine import make_engine
 from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.runner import run_source
 from pipeline.specs import ErrorLimit, load_spec
 from quality.reconcile import reconcile
-from loaders.engine import make_engine
 from tests.handmade import case_row, write_drop
 from tests.test_hrss_contract import ledger_balances, rows
 
