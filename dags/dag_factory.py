@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import pendulum
-from airflow.sdk import DAG, Connection, CronDataIntervalTimetable, Variable, task
+from airflow.sdk import DAG, Asset, AssetAny, Connection, CronDataIntervalTimetable, Variable, task
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 if TYPE_CHECKING:
@@ -58,9 +58,11 @@ def build_source_dag(spec: SourceSpec) -> DAG:
         tags=list(dict.fromkeys(["silobridge", source, *spec.tags])),
     ) as dag:
 
+        outlets = table_assets(source)
+
         # multiple_outputs=False: a `-> dict` task would otherwise push one XCom per key besides return_value.
-        @task(task_id="load", multiple_outputs=False)
-        def load(data_interval_start=None, data_interval_end=None) -> dict:
+        @task(task_id="load", multiple_outputs=False, outlets=list(outlets.values()))
+        def load(data_interval_start=None, data_interval_end=None, outlet_events=None) -> dict:
             """Load what became due in this run's data interval; return the run's summary."""
             from pipeline.runner import run_source
 
@@ -69,9 +71,47 @@ def build_source_dag(spec: SourceSpec) -> DAG:
                 window = (_utc(data_interval_start), _utc(data_interval_end))
             settings = resolve_settings(source, spec.conn_id)
             result = run_source(source, settings, window=window)
+            # Each table's asset event carries what the run did to it.
+            for stream, asset in outlets.items():
+                counts = result.streams[stream]
+                outlet_events[asset].extra = {"run_id": result.run_id, "inserted": counts.inserted,
+                                              "updated": counts.updated, "quarantined": counts.quarantined}
             return result.as_dict()
 
         load()
+    return dag
+
+
+def table_assets(source: str) -> dict[str, Asset]:
+    """The unified tables a source's runs change, one Asset per table and source."""
+    return {stream: Asset(name=f"{table}.{source}", uri=f"silobridge://store/{table}/{source}", group="silobridge")
+            for stream, table in (("cases", "service_case"), ("evaluations", "service_evaluation"))}
+
+
+def build_quality_report_dag(specs: list[SourceSpec]) -> DAG:
+    """`quality_report`: rebuilds the auditors' report and GX Data Docs whenever any source changed a table."""
+    assets = [a for spec in specs for a in table_assets(spec.name).values()]
+    with DAG(
+        dag_id="quality_report",
+        description="auditors' report and Data Docs, rebuilt when the unified tables change",
+        doc_md="Rebuilds `$SILOBRIDGE_HOME/reports/silobridge-report.html` (the auditors' report) and the "
+               "GX Data Docs under `$SILOBRIDGE_HOME/quality/data_docs` after any `<source>_sync` run "
+               "changed `service_case` or `service_evaluation` (scheduled on their Assets).",
+        schedule=AssetAny(*assets),
+        start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE_TZ),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["silobridge", "quality"],
+    ) as dag:
+
+        @task(task_id="rebuild")
+        def rebuild() -> dict:
+            from pipeline.reports import refresh
+
+            return {name: str(path) for name, path in refresh(resolve_settings("quality", "silobridge_store")).items()}
+
+        rebuild()
     return dag
 
 

@@ -67,8 +67,19 @@ def test_every_dag_file_imports_without_errors_and_each_spec_has_its_dag(bag):
     assert bag.import_errors == {}
     parsed = {Path(path).name for path in bag.file_last_changed}
     assert parsed == {p.name for p in DAGS.glob("*.py")}, "some file in dags/ was not parsed"
-    assert set(bag.dag_ids) == {f"{name}_sync" for name in load_specs()}
+    assert set(bag.dag_ids) == {f"{name}_sync" for name in load_specs()} | {"quality_report"}
     assert "hrss_sync" in bag.dag_ids
+
+
+def test_quality_report_is_scheduled_on_the_tables_every_load_task_publishes(bag):
+    report = bag.dags["quality_report"]
+    published = set()
+    for name in load_specs():
+        load = bag.dags[f"{name}_sync"].get_task("load")
+        uris = {a.uri for a in load.outlets}
+        assert uris == {f"silobridge://store/service_case/{name}", f"silobridge://store/service_evaluation/{name}"}
+        published |= uris
+    assert {a.uri for a in report.timetable.asset_condition.objects} == published
 
 
 def test_hrss_sync_runs_own_a_real_data_interval_at_2am_beijing(hrss_dag):
