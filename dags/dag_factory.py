@@ -19,8 +19,6 @@ from airflow.sdk import DAG, Asset, AssetAny, Connection, CronDataIntervalTimeta
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from pipeline.config import Settings
     from pipeline.specs import SourceSpec
 
