@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 TEST_PII_KEY = "test-pii-key-fixed-for-fixtures"
 PG_ADMIN_URL = os.environ.get("SILOBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+MARIADB_ADMIN_URL = os.environ.get("SILOBRIDGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +55,33 @@ def pg_url():
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def mariadb_database():
+    """A fresh MariaDB database for a test module, dropped afterwards."""
+    admin = sa.create_engine(MARIADB_ADMIN_URL, poolclass=sa.pool.NullPool)
+    name = f"silobridge_medins_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    except sa.exc.OperationalError as exc:
+        _unavailable(f"MariaDB at {admin.url.render_as_string()}", exc)
+    yield admin.url.set(database=name).render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    admin.dispose()
+
+
+@pytest.fixture
+def mariadb_url(mariadb_database):
+    """The module's MariaDB database, emptied."""
+    engine = sa.create_engine(mariadb_database, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            conn.exec_driver_sql(f"DROP TABLE `{table}`")
+    engine.dispose()
+    return mariadb_database
 
 
 @pytest.fixture

@@ -1,46 +1,24 @@
 """medins.md through the whole pipeline: versions, deletions, units, zero dates, the (UPDATE_TIME, id) cursor."""
 
-import os
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import sqlalchemy as sa
 
 from pipeline.config import Settings
 from pipeline.runner import run_source
 from simulators.medins_db import create_schema, write_cases, write_evaluations
-from tests.conftest import _unavailable
 from tests.handmade import PERSON_ID, USCC_GETI
 from tests.test_hrss_contract import ledger_balances, rows
 
 # Their drops are small and bad on purpose; the error limit has its own tests.
 pytestmark = pytest.mark.usefixtures("lenient_specs")
 
-MARIADB_ADMIN = os.environ.get("SILOBRIDGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
-
-
 @pytest.fixture(params=["sqlite", "mariadb"])
 def exchange_url(request, tmp_path):
-    """An empty exchange database: a SQLite file, or a fresh MariaDB database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'medins.db'}"
-        create_schema(url)
-        yield url
-        return
-    admin = sa.create_engine(MARIADB_ADMIN)
-    name = f"silobridge_medins_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except sa.exc.OperationalError as exc:
-        _unavailable(f"MariaDB at {admin.url.render_as_string()}", exc)
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    """An empty exchange database with the contract's tables: a SQLite file, or MariaDB."""
+    url = f"sqlite:///{tmp_path / 'medins.db'}" if request.param == "sqlite" else request.getfixturevalue("mariadb_url")
     create_schema(url)
-    yield url
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    admin.dispose()
+    return url
 
 
 OLD = "2026-10-05 09:00:00"

@@ -4,13 +4,11 @@ MariaDB runs at SILOBRIDGE_TEST_MARIADB (root on 127.0.0.1:3306 by default);
 each module run gets its own database, dropped afterwards.
 """
 
-import os
 import sqlite3
 import tracemalloc
-import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from collections import Counter
 from functools import lru_cache
 
 import pytest
@@ -20,43 +18,10 @@ from extractors.sql import Position, SqlSourceError, SqlTable, SqlTableReader
 from simulators import medins_db
 from transforms.identifiers import is_valid_id_card, is_valid_uscc
 
-MARIADB_ADMIN_URL = os.environ.get("SILOBRIDGE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 BEIJING = timezone(timedelta(hours=8))
 PORTABLE = tuple(b for b in medins_db.BEHAVIOURS if b != "zero_dates")  # what PostgreSQL can store too
 # The database's clock in the clocked tests: far from the reader's own, so a reader that used its clock fails.
 DB_NOW = datetime(2026, 10, 15, 12, 0, 0)
-
-
-def _unavailable(what: str, exc: Exception):
-    message = f"{what} is not reachable ({type(exc).__name__}: {str(exc).splitlines()[0]}); these tests need it"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}, and CI=true makes them mandatory")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def mariadb_database():
-    admin = sa.create_engine(MARIADB_ADMIN_URL, poolclass=sa.pool.NullPool)
-    name = f"silobridge_medins_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    except sa.exc.OperationalError as exc:
-        _unavailable(f"MariaDB at {admin.url.render_as_string()}", exc)
-    yield admin.url.set(database=name).render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    admin.dispose()
-
-
-@pytest.fixture
-def mariadb_url(mariadb_database):
-    """The module's MariaDB database, emptied."""
-    engine = sa.create_engine(mariadb_database, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        for table in sa.inspect(conn).get_table_names():
-            conn.exec_driver_sql(f"DROP TABLE `{table}`")
-    return mariadb_database
 
 
 @pytest.fixture
