@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--source")
     rec.add_argument("--from", dest="first", type=date.fromisoformat, help="first day (Beijing), e.g. 2026-10-01")
     rec.add_argument("--to", dest="last", type=date.fromisoformat, help="last day (Beijing), inclusive")
+    rep = sub.add_parser("report", help="write the auditors' HTML report (self-contained, opens offline)")
+    rep.add_argument("--from", dest="first", type=date.fromisoformat, help="first day (Beijing), e.g. 2026-10-01")
+    rep.add_argument("--to", dest="last", type=date.fromisoformat, help="last day (Beijing), inclusive")
+    rep.add_argument("--out", type=Path, help="where to write it (default: var/reports/silobridge-report.html)")
     sub.add_parser("upgrade", help="create or upgrade the store's tables")
 
     args = parser.parse_args(argv)
@@ -98,6 +102,11 @@ def _dispatch(args) -> int:
         _table("Quarantine", views.rejects(engine, args.source, args.reason, args.limit))
     elif args.command == "summary":
         _print_summary(engine, url)
+    elif args.command == "report":
+        from quality.report import write_report
+
+        path = write_report(engine, args.out or home() / "reports" / "silobridge-report.html", args.first, args.last)
+        console.print(f"report written to {path} (open it in any browser; it needs no network)")
     elif args.command == "reconcile":
         return _print_reconciliation(reconcile(engine, args.source, args.first, args.last))
     return 0
