@@ -14,6 +14,7 @@ from loaders.engine import describe, make_engine
 from loaders.schema import upgrade
 from pipeline import views
 from pipeline.config import ConfigError, Settings, home
+from pipeline.reports import report_path
 from pipeline.runner import RunFailed, RunResult, run_source
 from pipeline.specs import SpecError
 from quality.reconcile import reconcile
@@ -105,7 +106,7 @@ def _dispatch(args) -> int:
     elif args.command == "report":
         from quality.report import write_report
 
-        path = write_report(engine, args.out or home() / "reports" / "silobridge-report.html", args.first, args.last)
+        path = write_report(engine, args.out or report_path(home()), args.first, args.last)
         console.print(f"report written to {path} (open it in any browser; it needs no network)")
     elif args.command == "reconcile":
         return _print_reconciliation(reconcile(engine, args.source, args.first, args.last))

@@ -7,8 +7,8 @@ from loaders.schema import upgrade
 from pipeline.config import Settings
 
 
-def report_path(settings: Settings) -> Path:
-    return settings.home / "reports" / "silobridge-report.html"
+def report_path(home: Path) -> Path:
+    return home / "reports" / "silobridge-report.html"
 
 
 def refresh(settings: Settings) -> dict[str, Path]:
@@ -18,7 +18,7 @@ def refresh(settings: Settings) -> dict[str, Path]:
     engine = make_engine(settings.store_url)
     upgrade(engine)
     try:
-        paths = {"report": write_report(engine, report_path(settings))}
+        paths = {"report": write_report(engine, report_path(settings.home))}
         paths["data_docs"] = build_data_docs(settings.store_url, settings.home)
     finally:
         engine.dispose()

@@ -8,6 +8,7 @@ from loaders.run_writer import Reject, RunWriter
 from pipeline.config import Settings
 from pipeline.runner import StreamResult
 from pipeline.specs import SourceSpec
+from quality.expectations import aggregate, store_facts, validate_batch, write_results
 from transforms.unify import Context, unify
 from transforms.values import BEIJING
 
@@ -28,6 +29,7 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
     if stream == "cases" and batch.num_rows and case_column in batch.schema.names:
         held = writer.keys_held_by_other_sources([v.strip() for v in batch.column(case_column).to_pylist() if v])
     rows, rejects = unify(batch, ctx, held_elsewhere=held)
+    check_quality(writer, spec, stream, rows, now)
     writer.stage(stream, rows)
     cipher = settings.cipher
     writer.write_rejects([
@@ -38,6 +40,37 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
     result.quarantined += len(rejects)
     for r in rejects:
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
+
+
+def check_quality(writer: RunWriter, spec: SourceSpec, stream: str, rows: pa.Table, now: datetime) -> None:
+    """Validate a unified batch (quality.expectations) before it is staged; kept on the writer until the merge.
+
+    Each batch's results are kept with the staging sequence number its rows end at:
+    a savepoint rolled back (a file quarantined whole) takes the sequence back, so a
+    kept batch ending past the current sequence was rolled back and is dropped.
+    """
+    if not rows.num_rows:
+        return
+    start = writer.staged_so_far(stream)
+    staged_cases = None
+    if stream != "cases" and "cases" in spec.streams:
+        writer.staged_so_far("cases")  # the cases staged so far in this run commit with this batch
+        staged_cases = "stg_cases"
+    facts = store_facts(writer.conn, spec.name, stream, rows, staged_cases=staged_cases, now=now)
+    kept = _quality_results(writer).setdefault(stream, [])
+    kept[:] = [(end, results) for end, results in kept if end <= start]
+    kept.append((start + rows.num_rows, validate_batch(rows, stream, facts)))
+
+
+def _quality_results(writer: RunWriter) -> dict[str, list[tuple[int, list[dict]]]]:
+    return writer.__dict__.setdefault("quality_results", {})
+
+
+def record_quality(writer: RunWriter, stream: str, evaluated_at: datetime) -> None:
+    """The run's results for a stream, aggregated over its staged batches, into dq_result (same transaction)."""
+    staged = writer.staged_so_far(stream)
+    batches = [results for end, results in _quality_results(writer).get(stream, []) if end <= staged]
+    write_results(writer.conn, writer.run_id, writer.source, stream, aggregate(batches), evaluated_at)
 
 
 class ErrorLimitExceeded(RuntimeError):
@@ -73,6 +106,7 @@ def merge_and_record(writer: RunWriter, results: dict[str, StreamResult], starte
         merged = writer.merge(stream, finished)
         result.inserted, result.updated = merged.inserted, merged.updated
         result.unchanged, result.stale, result.duplicates = merged.unchanged, merged.stale, merged.duplicates
+        record_quality(writer, stream, finished)
         files = ledger.get("files")
         writer.write_ledger({
             "stream": stream, "status": "success", "started_at": started, "finished_at": finished,

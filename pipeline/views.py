@@ -70,3 +70,12 @@ def table_counts(engine: sa.Engine) -> list[dict]:
             sa.func.sum(sa.case((t.c.deleted, 1), else_=0)).label("deleted"),
         ).group_by(t.c.source_system).order_by(t.c.source_system))]
     return rows
+
+
+def cross_department_applicants(engine: sa.Engine) -> int:
+    """How many applicants (by pseudonym) the store holds cases of from two or more departments."""
+    case = sql_tables["service_case"]
+    shared = (sa.select(case.c.applicant_key).where(case.c.applicant_key.is_not(None))
+              .group_by(case.c.applicant_key).having(sa.func.count(sa.distinct(case.c.source_system)) >= 2))
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(shared.subquery())).scalar_one()
