@@ -23,19 +23,27 @@ update_before_page    {n: [keys]}: just before the n-th page is served, those
                       leave the window and later records shift one page back
 ====================  ==========================================================
 
-`SimServer`, `Request`, `Reply` and `Exchange` are the HTTP plumbing the other
-REST simulators share.
+`month_records(month, seed)` makes a month of realistic records from the shared
+population (see its section below); `SimServer`, `Request`, `Reply` and
+`Exchange` are the HTTP plumbing, and the calendar helpers of that section the
+month logic, that the other REST simulators share.
 """
 
 import json
+import random
 import secrets
+import string
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from simulators.hrss import add_workdays, is_workday
+from simulators.population import REGION, Population, Unit, build_population, org_code_check_char, uscc_check_char
 
 BEIJING = timezone(timedelta(hours=8))
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -224,3 +232,308 @@ class MarketApi:
 
 def _envelope(code: str, *, status: int = 200, msg: str | None = None) -> Reply:
     return Reply(status, {"code": code, "msg": msg or _MESSAGES.get(code, "模拟的业务错误")})
+
+
+# --- a month of records ---------------------------------------------------------
+#
+# Shared with the tax simulator: the calendar and the hall's hours. Cases are
+# generated per application day, each day from its own random stream, so any
+# month shows the same cases; the API serves each case once, in its state at
+# the month's end, so a month holds the cases whose last change by then falls
+# inside it (cases applied in the weeks before it included).
+
+LOOKBACK_DAYS = 62  # a case applied this long before a month can still change (or be rated) inside it
+# Records the pipeline must quarantine (unknown codes, an invalid ID number). Only in records that change on a
+# working day: a quiet holiday run of twenty records would otherwise cross a 5 % error limit with one of them.
+BAD_SHARE = 0.005
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    start = datetime.strptime(month, "%Y-%m")
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def application_days(month: str) -> list[date]:
+    start, end = month_bounds(month)
+    first = (start - timedelta(days=LOOKBACK_DAYS)).date()
+    return [first + timedelta(days=n) for n in range((end.date() - first).days)]
+
+
+def day_rng(system: str, seed: int, day: date) -> random.Random:
+    return random.Random(f"{system}:{seed}:{day.isoformat()}")
+
+
+def daily_count(rng: random.Random, day: date, cases_per_month: int) -> int:
+    base = cases_per_month / 21.75 * (1.0 if is_workday(day) else 0.12)  # closed days: online only
+    return int(base * rng.uniform(0.85, 1.15) + rng.random())
+
+
+def office_moment(rng: random.Random, day: date) -> datetime:
+    """Hall hours 08:30–12:00 and 14:30–17:30 on the day, or the next working day."""
+    day = add_workdays(day, 0)
+    second = 30600 + rng.randrange(12600) if rng.random() < 0.55 else 52200 + rng.randrange(10800)
+    return datetime(day.year, day.month, day.day) + timedelta(seconds=second)
+
+
+def online_moment(rng: random.Random, day: date) -> datetime:
+    hour = rng.choices(range(24), cum_weights=_ONLINE_CUM)[0]
+    return datetime(day.year, day.month, day.day) + timedelta(seconds=hour * 3600 + rng.randrange(3600))
+
+
+def next_office_moment(rng: random.Random, after: datetime, workdays: int) -> datetime:
+    t = office_moment(rng, add_workdays(after.date(), workdays))
+    return t if t > after else after + timedelta(minutes=rng.randint(3, 90), seconds=rng.randrange(60))
+
+
+def default_evaluation_moment(rng: random.Random, finished: datetime) -> datetime:
+    """No opinion within five days: the 好差评 system gives its default one in a night batch."""
+    day = finished.date() + timedelta(days=5)
+    return datetime(day.year, day.month, day.day, 1) + timedelta(seconds=rng.randrange(7200))
+
+
+def fixed_uscc(prefix: str, body: str) -> str:
+    """A department's own USCC, independent of the seed so that item codes never change."""
+    first17 = prefix + REGION + body + org_code_check_char(body)
+    return first17 + uscc_check_char(first17)
+
+
+def broken_id(number: str) -> str:
+    """The same ID number with a wrong check character."""
+    right = number[17]
+    return number[:17] + next(c for c in "10X98765432" if c != right)
+
+
+def pick_unit_of(rng: random.Random, pop: Population, kinds: tuple[str, ...]) -> Unit:
+    while (unit := pop.pick_unit(rng)).kind not in kinds:
+        pass
+    return unit
+
+
+_ONLINE_CUM = tuple(accumulate((1, 1, 0.5, 0.5, 0.5, 1, 2, 4, 8, 10, 10, 9, 6, 5, 8, 9, 9, 8, 6, 6, 7, 7, 5, 3)))
+_COMPANIES = ("enterprise", "other")
+_FULL_WIDTH = {ord(c): ord(c) + 0xFEE0 for c in string.ascii_letters + string.digits}
+_SQRLX = {"enterprise": "QY", "individual": "GT", "institution": "SY", "social": "SH", "organ": "JG", "other": "QT"}
+MARKET_USCC = fixed_uscc("11", "00381562")  # 淮北市相山区市场监督管理局
+
+
+@dataclass(frozen=True)
+class _Item:
+    name: str
+    bjlx: str  # JB 即办, CN 承诺
+    days: int
+    fee: str  # yuan
+    applicant: str  # company, individual (a 个体工商户), owner (a person founding one), unit, person
+    weight: int
+    code: str = ""
+
+
+_ITEMS_SPEC = (
+    _Item("企业设立登记", "CN", 3, "0.00", "company", 90),
+    _Item("企业变更登记", "CN", 3, "0.00", "company", 140),
+    _Item("企业注销登记", "CN", 3, "0.00", "company", 40),
+    _Item("企业简易注销登记", "CN", 3, "0.00", "company", 25),
+    _Item("个体工商户设立登记", "JB", 0, "0.00", "owner", 110),
+    _Item("个体工商户变更登记", "JB", 0, "0.00", "individual", 60),
+    _Item("个体工商户注销登记", "JB", 0, "0.00", "individual", 35),
+    _Item("营业执照遗失补领", "JB", 0, "0.00", "company", 20),
+    _Item("市场主体歇业备案", "JB", 0, "0.00", "company", 8),
+    _Item("食品经营许可", "CN", 10, "0.00", "company", 60),
+    _Item("食品经营许可（小餐饮）", "CN", 10, "0.00", "individual", 45),
+    _Item("食品生产许可（SC）", "CN", 15, "0.00", "company", 8),
+    _Item("药品零售企业许可", "CN", 15, "0.00", "company", 10),
+    _Item("第2类医疗器械经营备案", "JB", 0, "0.00", "company", 12),
+    _Item("特种设备使用登记", "CN", 5, "0.00", "unit", 25),
+    _Item("计量器具强制检定", "CN", 10, "35.00", "unit", 20),
+    _Item("股权出质登记", "JB", 0, "0.00", "company", 10),
+    _Item("动产抵押登记", "JB", 0, "0.00", "company", 12),
+    _Item("广告发布登记", "CN", 10, "0.00", "company", 5),
+    _Item("经营异常名录移出申请", "CN", 5, "0.00", "company", 15),
+    _Item("企业信用信息查询打印", "JB", 0, "0.00", "person", 30),
+)
+
+
+def _with_codes(items: tuple[_Item, ...]) -> tuple[_Item, ...]:
+    out = []
+    for n, item in enumerate(items):
+        code = f"{MARKET_USCC}4{'01' if item.bjlx == 'CN' else '20'}{n + 410:05d}{1 + n % 3:03d}00"
+        # Some items are published down to their 业务办理项: 33 characters.
+        out.append(_Item(**{**item.__dict__, "code": code + ("01" if n % 6 == 2 else "")}))
+    return tuple(out)
+
+
+MARKET_ITEMS = _with_codes(_ITEMS_SPEC)
+_ITEM_CUM = tuple(accumulate(i.weight for i in MARKET_ITEMS))
+_SBFS = (("01", "02", "03", "04", "05"), (45, 33, 17, 4, 1))
+_CLOSED_SBFS = (("02", "03"), (60, 40))
+_PJDJ = ("非常不满意", "不满意", "基本满意", "满意", "非常满意")
+_PJQD = {"01": ("评价器", "二维码", "短信"), "02": ("PC端",), "03": ("移动端",), "04": ("自助终端", "二维码"),
+         "05": ("电话", "短信")}
+_PRAISE = ("办事效率高，态度好", "网上申报很方便，一次都没跑", "窗口人员很耐心", "非常满意", "流程清楚，材料一次说清",
+           "营业执照当天就拿到了", "")
+_COMPLAINTS = ("材料退回了两次，要求前后不一致", "系统总是卡顿", "等了很久才受理", "电话打不通，请回电{phone}",
+               "审核太慢，请尽快处理")
+_STREETS = tuple(f"340603{n:03d}000" for n in range(1, 10))
+
+
+def _applicant(rng: random.Random, item: _Item, pop: Population) -> tuple[str, str, str, str, str]:
+    """SQRLX, SQRMC, SQRZJLX, SQRZJHM, LXRSJ."""
+    if item.applicant in ("person", "owner"):
+        if item.applicant == "owner":
+            person = pop.persons[pick_unit_of(rng, pop, ("individual",)).owner]
+        else:
+            person = pop.pick_person(rng)
+        return "GR", person.name, "SFZ" if person.cert_type == "111" else "HZ", person.cert_no, person.mobile
+    kinds = {"company": _COMPANIES, "individual": ("individual",)}.get(item.applicant, tuple(_SQRLX))
+    unit = pick_unit_of(rng, pop, kinds)
+    return _SQRLX[unit.kind], unit.name, "TYDM", unit.uscc, unit.phone
+
+
+def _lifecycle(rng: random.Random, item: _Item, channel: str, applied: datetime) -> list[tuple[datetime, str]]:
+    """(time, BLZT) of every state the case goes through."""
+    events, t = [(applied, "0")], applied
+    if channel in ("01", "04"):  # at the counter or a kiosk: accepted on the spot
+        t += timedelta(minutes=rng.randint(1, 10), seconds=rng.randrange(60))
+    else:
+        t = next_office_moment(rng, t, rng.choice((0, 0, 1, 1, 2)))
+        r = rng.random()
+        if r < 0.04:
+            return events + [(t, "4")]
+        if r < 0.06:
+            return events + [(t, "8")]
+        if r < 0.065:  # submitted twice: the copy is voided
+            return events + [(t, "9")]
+    events.append((t, "1"))
+    if item.bjlx == "JB":
+        return events + [(t + timedelta(minutes=rng.randint(3, 45), seconds=rng.randrange(60)), "3")]
+    t = next_office_moment(rng, t, rng.choice((0, 0, 1)))
+    events.append((t, "2"))
+    if rng.random() < 0.08:
+        t = next_office_moment(rng, t, rng.randint(0, 2))
+        events.append((t, "5"))
+        if rng.random() < 0.2:  # the missing papers never came
+            return events + [(next_office_moment(rng, t, rng.randint(5, 10)), "8")]
+        t = next_office_moment(rng, t, rng.randint(1, 5))
+        events.append((t, "2"))
+    if rng.random() < 0.015:  # 特别程序: 听证, 现场核查
+        t = next_office_moment(rng, t, 1)
+        events.append((t, "6"))
+        t = next_office_moment(rng, t, rng.randint(3, 10))
+        events.append((t, "2"))
+    delay = rng.randint(0, item.days) if rng.random() < 0.95 else item.days + rng.randint(1, 3)
+    return events + [(next_office_moment(rng, t, delay), "3")]
+
+
+def _blank(rng: random.Random):
+    """How the API spells "nothing": mostly "", sometimes null, now and then the string "null"."""
+    r = rng.random()
+    return "" if r < 0.9 else None if r < 0.98 else "null"
+
+
+def _fmt(t: datetime) -> str:
+    return t.isoformat(" ", "seconds")  # _TIME_FORMAT, several times faster than strftime
+
+
+@dataclass
+class _MarketCase:
+    no: str
+    base: dict  # the fields that do not change over the case's life
+    events: list[tuple[datetime, str, datetime]]  # (time, BLZT, GXSJ)
+    blanks: tuple  # this case's spelling of a time not reached, and of an empty promise
+    bad: dict  # fields that spoil the record, when it changes on a working day
+    evaluation: dict | None = None
+    evaluation_bad: dict = field(default_factory=dict)
+
+
+def _market_case(rng: random.Random, day: date, seq: int, pop: Population) -> _MarketCase:
+    item = rng.choices(MARKET_ITEMS, cum_weights=_ITEM_CUM)[0]
+    channel = rng.choices(*(_SBFS if is_workday(day) else _CLOSED_SBFS))[0]
+    applied = office_moment(rng, day) if channel in ("01", "04") and is_workday(day) else online_moment(rng, day)
+    sqrlx, name, cert_type, cert, phone = _applicant(rng, item, pop)
+    no = f"SC{REGION}{day:%Y%m%d}{seq:05d}"
+    sxmc = item.name
+    r = rng.random()
+    if r < 0.02:
+        sxmc = rng.choice(("\u3000", " ", "")) + sxmc + rng.choice(("\u3000", "\u3000\u3000", " "))
+    elif r < 0.04:
+        sxmc = sxmc.translate(_FULL_WIDTH)
+    base = {
+        "SBLSH": no, "SXBM": item.code, "SXMC": sxmc, "SQRLX": sqrlx, "SQRMC": name, "SQRZJLX": cert_type,
+        "SQRZJHM": cert, "LXRSJ": phone if rng.random() < 0.98 else _blank(rng), "SBFS": channel,
+        "SBSJ": _fmt(applied), "BJLX": item.bjlx, "CNSX": str(item.days) if item.bjlx == "CN" else "",
+        "SLBMBM": MARKET_USCC, "XZQHDM": rng.choice(_STREETS) if rng.random() < 0.3 else f"{REGION}000000",
+        "SFJE": item.fee if item.fee != "0.00" else rng.choice(("", "0.00", "0")),
+    }
+    if rng.random() < 0.005:
+        base["XZQHDM"] = "null"
+    events = [(t, s, t + timedelta(seconds=rng.randrange(1, 30))) for t, s in _lifecycle(rng, item, channel, applied)]
+    bad = {}
+    if rng.random() < BAD_SHARE:
+        if sqrlx == "GR" and cert_type == "SFZ" and rng.random() < 0.5:
+            bad = {"SQRZJHM": broken_id(cert)}
+        else:  # 7: a state the contract does not list
+            bad = dict([rng.choice((("BLZT", "7"), ("BLZT", "7"), ("SBFS", "06"), ("SQRLX", "GTH"), ("BJLX", "TB")))])
+    case = _MarketCase(no, base, events, (_blank(rng), _blank(rng)), bad)
+    case.evaluation = _market_evaluation(rng, case, sqrlx, cert_type, cert, phone)
+    if rng.random() < BAD_SHARE:
+        case.evaluation_bad = {"PJDJ": rng.choice(("一般", "很好"))}
+    return case
+
+
+def _market_evaluation(rng: random.Random, case: _MarketCase, sqrlx: str, cert_type: str, cert: str,
+                       phone: str) -> dict | None:
+    finished, status, _ = case.events[-1]
+    if status not in ("3", "4") or rng.random() < 0.01:
+        return None
+    if rng.random() < 0.8:
+        channel = rng.choice(_PJQD[case.base["SBFS"]] if case.base["SBFS"] in _PJQD else ("PC端",))
+        when = finished + timedelta(minutes=rng.uniform(0.3, 10) if channel in ("评价器", "自助终端")
+                                    else rng.uniform(5, 2880))
+        weights = (1.5, 2.5, 4, 12, 80) if status == "3" else (25, 30, 25, 12, 8)
+        score = rng.choices(range(5), weights=weights)[0]
+        text = rng.choice(_PRAISE if score >= 3 else _COMPLAINTS).format(phone=phone)
+        options = rng.sample(("510", "511", "512", "513", "517") if score >= 3 else ("101", "102", "105", "108"),
+                             rng.randint(0, 2))
+        fields = {"PJDJ": _PJDJ[score], "PJQD": channel, "SFMRPJ": "否", "PJXX": ",".join(sorted(options)),
+                  "PJNR": text}
+    else:
+        when = default_evaluation_moment(rng, finished)
+        fields = {"PJDJ": "非常满意", "PJQD": "", "SFMRPJ": "是", "PJXX": "", "PJNR": ""}
+    evaluator = cert if sqrlx == "GR" and cert_type == "SFZ" and rng.random() < 0.7 else ""
+    when = when.replace(microsecond=0)
+    return {"PJBH": f"PJ{case.no[2:]}", "SBLSH": case.no, **fields, "PJRZJHM": evaluator, "PJSJ": _fmt(when),
+            "GXSJ": _fmt(when + timedelta(seconds=rng.randrange(1, 30)))}
+
+
+def _market_record(case: _MarketCase, upto: int) -> dict:
+    """The case as the API shows it after its `upto`-th change."""
+    t, status, stamp = case.events[upto]
+    accepted = next((e for e, s, _ in case.events[:upto + 1] if s == "1"), None)
+    not_yet, no_promise = case.blanks
+    return {
+        **case.base, "SLSJ": _fmt(accepted) if accepted else not_yet,
+        "BJSJ": _fmt(t) if status in ("3", "4", "8", "9") else not_yet, "BLZT": status,
+        "CNSX": case.base["CNSX"] or no_promise, "GXSJ": _fmt(stamp),
+        **(case.bad if is_workday(stamp.date()) else {}),
+    }
+
+
+def month_records(month: str = "2026-10", seed: int = 7, cases_per_month: int = 3000) -> tuple[list[dict], list[dict]]:
+    """(cases, evaluations) as the API holds them at the end of `month`: each case once, in its latest state,
+    `GXSJ` its last change; each evaluation made in the month. Derived from the seed and the calendar only."""
+    start, end = month_bounds(month)
+    lo, hi = _fmt(start), _fmt(end)
+    pop = build_population(seed)
+    cases, evaluations = [], []
+    for day in application_days(month):
+        rng = day_rng("market", seed, day)
+        for seq in range(1, daily_count(rng, day, cases_per_month) + 1):
+            case = _market_case(random.Random(rng.getrandbits(64)), day, seq, pop)
+            upto = max((i for i, (_, _, stamp) in enumerate(case.events) if stamp < end), default=None)
+            if upto is not None and case.events[upto][2] >= start:
+                cases.append(_market_record(case, upto))
+            if case.evaluation and lo <= case.evaluation["GXSJ"] < hi:
+                on_workday = is_workday(date.fromisoformat(case.evaluation["GXSJ"][:10]))
+                evaluations.append({**case.evaluation, **(case.evaluation_bad if on_workday else {})})
+    cases.sort(key=lambda r: (r["GXSJ"], r["SBLSH"]))
+    evaluations.sort(key=lambda r: (r["GXSJ"], r["PJBH"]))
+    return cases, evaluations
