@@ -67,11 +67,11 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
 
 
 def _window(writer: RunWriter, spec: SourceSpec, window, now: datetime) -> tuple[datetime, datetime]:
-    """From the committed window end (or the spec's history start) to the interval's end, ≥ 5 minutes ago.
+    """From the committed window end (the first time: the spec's history start) to the interval's end, ≥ 5 min ago.
 
     Starting at the watermark rather than the interval's start means a window
-    clipped for freshness, or a run that failed, leaves no gap; an Airflow
-    interval that starts earlier (a re-run) reads that span again, harmlessly.
+    clipped for freshness, or a run that failed, leaves no gap, and a second
+    run over a span already committed reads nothing and changes nothing.
     """
     table = sql_tables["etl_watermark"]
     marks = writer.conn.execute(sa.select(table.c.value).where(
@@ -79,8 +79,6 @@ def _window(writer: RunWriter, spec: SourceSpec, window, now: datetime) -> tuple
     committed = min((datetime.fromisoformat(v) for v in marks), default=None)
     first_day = spec.history_start or spec.start_date
     start = committed or datetime.combine(first_day, time(), BEIJING).astimezone(timezone.utc)
-    if window is not None:
-        start = min(start, window[0])
     end = min(window[1] if window else now, now - SETTLE)
     return start, max(start, end)
 

@@ -40,7 +40,8 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
         scan = scan_outbox(folder)
         if scan.unfinished:
             notes["waiting_for_manifest"] = scan.unfinished
-        loaded = _loaded_batches(writer, spec.name)
+        loaded = _batches(writer, spec.name, "loaded")
+        quarantined = _batches(writer, spec.name, "quarantined")
         due = _due(scan.ready, window)
         for batch in due:
             now = datetime.now(timezone.utc)
@@ -48,6 +49,9 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
             files.append(entry)
             done.append(batch)
             declared = batch.declared_sha256()
+            if declared is not None and quarantined.get(batch.seq) == declared:
+                entry["outcome"] = "already_processed"  # the same bad batch again: reported once
+                continue
             if batch.seq in loaded:
                 if declared == loaded[batch.seq]:
                     entry["outcome"] = "already_processed"
@@ -94,10 +98,11 @@ def _due(ready: list[BatchFile], window) -> list[BatchFile]:
     return [b for b in ready if b.day < end_day]
 
 
-def _loaded_batches(writer: RunWriter, source: str) -> dict[int, str]:
+def _batches(writer: RunWriter, source: str, outcome: str) -> dict[int, str]:
+    """Batch number → checksum of the batches committed with that outcome."""
     table = sql_tables["etl_watermark"]
     rows = writer.conn.execute(sa.select(table.c.position, table.c.fingerprint).where(
-        table.c.source == source, table.c.stream == WHOLE_BATCH, table.c.outcome == "loaded"))
+        table.c.source == source, table.c.stream == WHOLE_BATCH, table.c.outcome == outcome))
     return {int(position): fingerprint for position, fingerprint in rows}
 
 

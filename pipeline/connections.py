@@ -25,7 +25,8 @@ def base_url(conn: dict) -> str:
         host = parts.hostname + (f":{parts.port}" if parts.port else "")
         return f"{parts.scheme}://{host}{parts.path}".rstrip("/")
     f = _fields(conn)
-    scheme = f.get("schema") if f.get("schema") in ("http", "https") else "https"
+    # Airflow keeps the scheme in `schema`, or (parsing an https:// URI) in conn_type; HttpHook's default is http.
+    scheme = next((v for v in (f.get("schema"), f.get("conn_type")) if v in ("http", "https")), "http")
     host = f.get("host") or ""
     if "://" in host:
         return host.rstrip("/")
@@ -51,6 +52,6 @@ def database_url(conn: dict) -> str:
     driver = {"mysql": "mysql+pymysql", "postgres": "postgresql+psycopg", "sqlite": "sqlite"}.get(
         f.get("conn_type"), f.get("conn_type"))
     if driver == "sqlite":
-        return f"sqlite:///{f.get('host')}"
+        return f"sqlite:///{f.get('host') or f.get('schema')}"  # Airflow puts a URI's path in schema
     auth = f"{f['login']}{':' + f['password'] if f.get('password') else ''}@" if f.get("login") else ""
     return f"{driver}://{auth}{f.get('host')}{':' + str(f['port']) if f.get('port') else ''}/{f.get('schema') or ''}"

@@ -72,6 +72,12 @@ def test_a_repeated_batch_loads_once_and_a_changed_one_is_quarantined(store_url,
     write_batch(out, 7, DAY, [case("GA1", BJZT="03")], [])
     run(store_url, out)
     assert [r["reason"] for r in rows(store_url, "SELECT reason FROM etl_reject")] == ["batch_changed"]
+    write_batch(out, 8, DAY, [case("GA8")], [], faults=("corrupt",))
+    run(store_url, out)
+    write_batch(out, 8, DAY, [case("GA8")], [], faults=("corrupt",))  # the same bad batch once more
+    assert run(store_url, out).files[0]["outcome"] == "already_processed"
+    assert [r["reason"] for r in rows(store_url, "SELECT reason FROM etl_reject ORDER BY reject_id")] == \
+        ["batch_changed", "checksum_mismatch"]
     assert rows(store_url, "SELECT status FROM service_case") == [{"status": "accepted"}]
 
 
