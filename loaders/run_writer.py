@@ -59,6 +59,8 @@ class RunWriter:
         self.sqlite = engine.dialect.name == "sqlite"
         self._seq: dict[str, int] = {}
         self.conn: sa.Connection | None = None
+        # Per stream: (staging sequence a checked batch ends at, its expectation results), kept until the merge.
+        self.quality: dict[str, list[tuple[int, list[dict]]]] = {}
 
     def __enter__(self) -> "RunWriter":
         self.conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
@@ -227,6 +229,11 @@ class RunWriter:
         ).bindparams(sa.bindparam("loaded_at", type_=Instant()))
         return self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id,
                                              "source": self.source}).rowcount
+
+    def staging_table(self, stream: str) -> str:
+        """The run's temporary table of staged rows (queries in the same transaction may read it)."""
+        self._ensure_staging(stream)
+        return _staging(stream)
 
     def staged_so_far(self, stream: str) -> int:
         self._ensure_staging(stream)

@@ -52,24 +52,18 @@ def check_quality(writer: RunWriter, spec: SourceSpec, stream: str, rows: pa.Tab
     if not rows.num_rows:
         return
     start = writer.staged_so_far(stream)
-    staged_cases = None
-    if stream != "cases" and "cases" in spec.streams:
-        writer.staged_so_far("cases")  # the cases staged so far in this run commit with this batch
-        staged_cases = "stg_cases"
+    # The cases staged so far in this run commit with this batch: an evaluation may refer to them.
+    staged_cases = writer.staging_table("cases") if stream != "cases" and "cases" in spec.streams else None
     facts = store_facts(writer.conn, spec.name, stream, rows, staged_cases=staged_cases, now=now)
-    kept = _quality_results(writer).setdefault(stream, [])
+    kept = writer.quality.setdefault(stream, [])
     kept[:] = [(end, results) for end, results in kept if end <= start]
     kept.append((start + rows.num_rows, validate_batch(rows, stream, facts)))
-
-
-def _quality_results(writer: RunWriter) -> dict[str, list[tuple[int, list[dict]]]]:
-    return writer.__dict__.setdefault("quality_results", {})
 
 
 def record_quality(writer: RunWriter, stream: str, evaluated_at: datetime) -> None:
     """The run's results for a stream, aggregated over its staged batches, into dq_result (same transaction)."""
     staged = writer.staged_so_far(stream)
-    batches = [results for end, results in _quality_results(writer).get(stream, []) if end <= staged]
+    batches = [results for end, results in writer.quality.get(stream, []) if end <= staged]
     write_results(writer.conn, writer.run_id, writer.source, stream, aggregate(batches), evaluated_at)
 
 
