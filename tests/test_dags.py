@@ -60,6 +60,7 @@ def test_the_repository_airflow_cfg_keeps_all_airflow_state_under_var_airflow():
     assert conf.get("logging", "base_log_folder").startswith(state)
     assert conf.get("logging", "dag_processor_child_process_log_directory").startswith(state)
     assert conf.get("core", "simple_auth_manager_passwords_file").startswith(state)
+    assert conf.get("core", "default_timezone") == BEIJING
     assert conf.getboolean("core", "load_examples") is False
 
 
