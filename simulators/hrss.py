@@ -67,9 +67,11 @@ from simulators.population import (
     USCC_ALPHABET,
     Person,
     ServiceItem,
+    SimulatorArgumentError,
     Unit,
     build_population,
     id_to_15,
+    parse_month,
     service_items,
 )
 
@@ -860,10 +862,6 @@ def _write_file(folder: Path, f: _File) -> DropFile:
                     int(trailer) if trailer is not None else None, f.marker, hashlib.sha256(data).hexdigest())
 
 
-class SimulatorArgumentError(ValueError):
-    """An argument the simulator cannot work with; the message names the fix."""
-
-
 def _check_faults(faults) -> tuple[str, ...]:
     faults = tuple(sorted(set(faults)))
     unknown = [x for x in faults if x not in FAULTS]
@@ -884,19 +882,10 @@ def _write_days(folder, days: list[date], label: str, seed: int, cases_per_month
                         written, injected, late, applied)
 
 
-def _parse_month(month: str) -> tuple[int, int]:
-    try:
-        year, mon = (int(p) for p in month.split("-"))
-        date(year, mon, 1)
-    except ValueError:
-        raise SimulatorArgumentError(f"month must look like 2026-10, got {month!r}") from None
-    return year, mon
-
-
 def write_month(folder, month: str = "2026-10", seed: int = 7, cases_per_month: int = 20_000,
                 faults=frozenset(), fault_rate: float = 0.01) -> DropManifest:
     """Write the BJ and PJ drops of every day of ``month`` into ``folder``."""
-    year, mon = _parse_month(month)
+    year, mon = parse_month(month)
     days = [date(year, mon, d) for d in range(1, _days_in_month(year, mon) + 1)]
     return _write_days(folder, days, month, seed, cases_per_month, faults, fault_rate)
 
@@ -1057,7 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         started = time.perf_counter()
         if args.bulk_rows is not None:
-            year, mon = _parse_month(args.month)
+            year, mon = parse_month(args.month)
             last = date(year, mon, _days_in_month(year, mon))
             f = write_bulk(args.out, rows=args.bulk_rows, seed=args.seed, day=last)
             took = time.perf_counter() - started

@@ -46,7 +46,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from simulators.population import REGION, build_population, org_code_check_char, uscc_check_char
+from simulators.population import (
+    REGION,
+    SimulatorArgumentError,
+    build_population,
+    org_code_check_char,
+    parse_month,
+    uscc_check_char,
+)
 
 QUARANTINING = ("corrupt", "malformed", "wrong_counts", "bad_batch_attribute", "doctype")
 BATCH_FAULTS = QUARANTINING + ("unknown_elements", "missing_manifest")
@@ -56,10 +63,6 @@ FAULTS = BATCH_FAULTS + ("gap",) + LATE_FAULTS
 EPOCH = date(2025, 1, 1)
 BOM = b"\xef\xbb\xbf"
 GUARDIAN_ID = "340603198001010013"  # valid per GB 11643; only ever inside an unknown element
-
-
-class SimulatorArgumentError(ValueError):
-    """An argument the simulator cannot work with; the message names the fix."""
 
 
 class CData(str):
@@ -403,15 +406,6 @@ def _note(fault: str, b: _Batch) -> Injected:
     return Injected(fault, b.seq, batch_name(b.seq, b.day), _DETAIL[fault])
 
 
-def _parse_month(month: str) -> tuple[int, int]:
-    try:
-        year, mon = (int(p) for p in month.split("-"))
-        date(year, mon, 1)
-    except ValueError:
-        raise SimulatorArgumentError(f"month must look like 2026-10, got {month!r}") from None
-    return year, mon
-
-
 def _assign(faults: tuple[str, ...], batches: list[_Batch], seed: int, month: str) -> dict[str, int]:
     """Fault → index of the batch carrying it; each batch carries at most one."""
     if "redelivery" in faults and not set(QUARANTINING) & set(faults):
@@ -438,7 +432,7 @@ def write_month(folder, month: str = "2026-10", seed: int = 7, batches_per_day: 
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         raise SimulatorArgumentError(f"unknown police fault(s) {unknown}; choose from {', '.join(FAULTS)}")
-    year, mon = _parse_month(month)
+    year, mon = parse_month(month)
     batches = _plan(year, mon, seed, batches_per_day, cases_per_day)
     chosen = _assign(faults, batches, seed, month)
     on_batch = {i: f for f, i in chosen.items() if f in BATCH_FAULTS}
@@ -458,7 +452,7 @@ def write_month(folder, month: str = "2026-10", seed: int = 7, batches_per_day: 
 
 def write_late(folder, manifest: OutboxManifest) -> list[Path]:
     """Carry out the late faults of ``manifest``: call it after the pipeline has read the originals."""
-    year, mon = _parse_month(manifest.month)
+    year, mon = parse_month(manifest.month)
     by_seq = {b.seq: b for b in _plan(year, mon, manifest.seed, manifest.batches_per_day, manifest.cases_per_day)}
     paths = []
     for r in manifest.late:

@@ -360,3 +360,17 @@ def service_items(dept: str = "hrss") -> tuple[ServiceItem, ...]:
         basic = f"{type_code}{n + 120:05d}{1 + n % 3:03d}00"
         items.append(ServiceItem(dept, name, usccs[subject] + level + basic, case_type, days, fee, applicant))
     return tuple(items)
+
+
+class SimulatorArgumentError(ValueError):
+    """An argument the simulator cannot work with; the message names the fix."""
+
+
+def parse_month(month: str) -> tuple[int, int]:
+    """(year, month) of `2026-10`."""
+    try:
+        year, mon = (int(p) for p in month.split("-"))
+        date(year, mon, 1)
+    except ValueError:
+        raise SimulatorArgumentError(f"month must look like 2026-10, got {month!r}") from None
+    return year, mon
