@@ -625,12 +625,17 @@ def _axes(title: str, labels: list[str], top: float, percent: bool, width: int, 
     return parts, plot_w, plot_h, slot
 
 
-def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list]], *, percent: bool,
-               width: int = 760, height: int = 300) -> str:
+def _frame(title: str, labels: list[str], series: list[tuple[str, list]], percent: bool, width: int, height: int):
+    """The scale's top, the plot's left edge, and the axes both chart kinds draw on."""
     values = [v for _, vs in series for v in vs if v is not None]
     top = 1.0 if percent else _nice_max(max(values, default=0))
     left, bottom = 52, 40
-    parts, plot_w, plot_h, slot = _axes(title, labels, top, percent, width, height, left, bottom, series)
+    return top, left, _axes(title, labels, top, percent, width, height, left, bottom, series)
+
+
+def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list]], *, percent: bool,
+               width: int = 760, height: int = 300) -> str:
+    top, left, (parts, plot_w, plot_h, slot) = _frame(title, labels, series, percent, width, height)
     bar = slot * 0.8 / max(len(series), 1)
     for s, (name, vs) in enumerate(series):
         colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
@@ -648,10 +653,7 @@ def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list]], *,
 
 def _line_chart(title: str, labels: list[str], series: list[tuple[str, list]], *, percent: bool,
                 width: int = 760, height: int = 300) -> str:
-    values = [v for _, vs in series for v in vs if v is not None]
-    top = 1.0 if percent else _nice_max(max(values, default=0))
-    left, bottom = 52, 40
-    parts, plot_w, plot_h, slot = _axes(title, labels, top, percent, width, height, left, bottom, series)
+    top, left, (parts, plot_w, plot_h, slot) = _frame(title, labels, series, percent, width, height)
     for s, (name, vs) in enumerate(series):
         colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
         points = [(left + slot * (i + 0.5), 40 + plot_h - plot_h * v / top, i, v) for i, v in enumerate(vs)

@@ -175,16 +175,21 @@ class Store:
     def _within(t: datetime, lo: datetime | None, hi: datetime | None) -> bool:
         return (lo is None or t >= lo) and (hi is None or t < hi)
 
-    def cases(self, group: dict, extra: str = "1 = 1", join_evals: bool = False, count: str = "COUNT(*)") -> int:
-        params: dict = {}
-        where = [self._time_cond("c.apply_time", params, *_month_bounds(group))]
+    def _group_where(self, group: dict, time_column: str, alias: str, params: dict) -> list[str]:
+        """The conditions selecting one report group: its month (by `time_column`), department and channel."""
+        where = [self._time_cond(time_column, params, *_month_bounds(group))]
         if group.get("month") == "none":
-            where = ["c.apply_time IS NULL"]
+            where = [f"{time_column} IS NULL"]
         if "source" in group:
-            where.append("c.source_system = :source")
+            where.append(f"{alias}.source_system = :source")
             params["source"] = group["source"]
         if "channel" in group:
             where.append("c.channel IS NULL" if group["channel"] is None else f"c.channel = {int(group['channel'])}")
+        return where
+
+    def cases(self, group: dict, extra: str = "1 = 1", join_evals: bool = False, count: str = "COUNT(*)") -> int:
+        params: dict = {}
+        where = self._group_where(group, "c.apply_time", "c", params)
         join = ("JOIN service_evaluation e ON e.case_no = c.case_no AND e.source_system = c.source_system "
                 "AND NOT e.deleted" if join_evals else "")
         return self.scalar(f"SELECT {count} FROM service_case c {join} WHERE NOT c.deleted AND {extra} AND "
@@ -192,14 +197,7 @@ class Store:
 
     def evals(self, group: dict, extra: str = "1 = 1") -> int:
         params: dict = {}
-        where = [self._time_cond("e.assess_time", params, *_month_bounds(group))]
-        if group.get("month") == "none":
-            where = ["e.assess_time IS NULL"]
-        if "source" in group:
-            where.append("e.source_system = :source")
-            params["source"] = group["source"]
-        if "channel" in group:
-            where.append("c.channel IS NULL" if group["channel"] is None else f"c.channel = {int(group['channel'])}")
+        where = self._group_where(group, "e.assess_time", "e", params)
         return self.scalar("SELECT COUNT(*) FROM service_evaluation e LEFT JOIN service_case c "
                            "ON c.case_no = e.case_no AND c.source_system = e.source_system AND NOT c.deleted "
                            f"WHERE NOT e.deleted AND {extra} AND " + " AND ".join(where), params)
