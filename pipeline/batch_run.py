@@ -8,11 +8,10 @@ import sqlalchemy as sa
 
 from extractors.xml_batches import BatchFile, XmlBatchReader, batch_gaps, scan_outbox
 from loaders.run_writer import RunWriter
-from pipeline.drop_run import archive_files, drop_folder, quarantine_file
 from pipeline.config import Settings
 from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
-from pipeline.staging import merge_and_record, unify_and_stage
+from pipeline.staging import archive_files, drop_folder, merge_and_record, quarantine_file, unify_and_stage
 from schemas.sql import sql_tables
 from transforms.identifiers import normalize_cert
 from transforms.pii import pseudonym

@@ -1,18 +1,16 @@
 """One run over a CSV file drop (hrss): the new complete files, each loaded or quarantined whole."""
 
 import logging
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from extractors.csv_drop import CsvFileReader, DropFile, FileVerdict, scan_drop
-from loaders.run_writer import Reject, RunWriter
-from pipeline.config import ConfigError, Settings, folder_from_connection
+from loaders.run_writer import RunWriter
+from pipeline.config import Settings
 from pipeline.runner import Progress, RunResult, StreamResult
-from pipeline.staging import merge_and_record, unify_and_stage
+from pipeline.staging import archive_files, drop_folder, merge_and_record, quarantine_file, unify_and_stage
 from pipeline.specs import SourceSpec
 from schemas.sql import sql_tables
 from transforms.values import BEIJING
@@ -31,19 +29,6 @@ class _Decision:
     file: DropFile
     sha256: str
     action: str  # "load", "skip" (same file again), "changed" (a changed file under a processed name)
-
-
-def drop_folder(spec: SourceSpec, settings: Settings) -> Path:
-    """--drop, else the source's fs connection (extra "path"), else the spec's folder under the home."""
-    conn = settings.connection(spec.conn_id)
-    folder = (settings.folders.get(spec.name) or (folder_from_connection(conn) if conn else None)
-              or settings.home / (spec.default_folder or spec.name))
-    if not folder.is_dir():
-        raise ConfigError(
-            f"{spec.name}: the drop folder {folder} does not exist; point the Airflow connection {spec.conn_id} "
-            f"(extra \"path\") or --drop at the folder the department delivers into"
-        )
-    return folder
 
 
 def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str, started: datetime,
@@ -157,20 +142,3 @@ def _load_file(writer: RunWriter, spec: SourceSpec, settings: Settings, file: Dr
         raise _FileQuarantined(reader.verdict)
     part.extracted, part.declared_total = reader.verdict.records, reader.verdict.trailer
     return part, (first_seq, writer.staged_so_far(file.stream))
-
-
-def quarantine_file(writer: RunWriter, stream: str, name: str, reason: str, detail: str, now: datetime) -> None:
-    log.warning("%s", detail)
-    writer.write_rejects([Reject(stream, "file", name, None, reason, detail, None)], now)
-
-
-def archive_files(archive: Path, paths: list[Path]) -> None:
-    """Move processed files (and their markers) aside; never overwrite an earlier delivery there."""
-    archive.mkdir(exist_ok=True)
-    for path in paths:
-        if not path.exists():
-            continue
-        target, n = archive / path.name, 1
-        while target.exists():
-            target, n = archive / f"{path.name}.{n}", n + 1
-        shutil.move(path, target)

@@ -1,16 +1,22 @@
-"""Steps every kind of run shares: unify a raw batch and stage it, then merge and write the ledger."""
+"""Steps the kinds of run share: unify a raw batch and stage it, merge and write the ledger; for file
+sources, find the folder, quarantine a file whole, archive what was processed."""
 
+import logging
+import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pyarrow as pa
 
 from loaders.run_writer import Reject, RunWriter
-from pipeline.config import Settings
+from pipeline.config import ConfigError, Settings, folder_from_connection
 from pipeline.runner import StreamResult
 from pipeline.specs import SourceSpec
 from quality.expectations import aggregate, store_facts, validate_batch, write_results
 from transforms.unify import Context, unify
 from transforms.values import BEIJING
+
+log = logging.getLogger("silobridge")
 
 
 def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, stream: str, batch: pa.RecordBatch,
@@ -112,3 +118,33 @@ def merge_and_record(writer: RunWriter, results: dict[str, StreamResult], starte
             "duplicates": result.duplicates, "declared_total": result.declared_total,
         })
     return finished
+
+
+def drop_folder(spec: SourceSpec, settings: Settings) -> Path:
+    """--drop, else the source's fs connection (extra "path"), else the spec's folder under the home."""
+    conn = settings.connection(spec.conn_id)
+    folder = (settings.folders.get(spec.name) or (folder_from_connection(conn) if conn else None)
+              or settings.home / (spec.default_folder or spec.name))
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{spec.name}: the drop folder {folder} does not exist; point the Airflow connection {spec.conn_id} "
+            f"(extra \"path\") or --drop at the folder the department delivers into"
+        )
+    return folder
+
+
+def quarantine_file(writer: RunWriter, stream: str, name: str, reason: str, detail: str, now: datetime) -> None:
+    log.warning("%s", detail)
+    writer.write_rejects([Reject(stream, "file", name, None, reason, detail, None)], now)
+
+
+def archive_files(archive: Path, paths: list[Path]) -> None:
+    """Move processed files (and their markers) aside; never overwrite an earlier delivery there."""
+    archive.mkdir(exist_ok=True)
+    for path in paths:
+        if not path.exists():
+            continue
+        target, n = archive / path.name, 1
+        while target.exists():
+            target, n = archive / f"{path.name}.{n}", n + 1
+        shutil.move(path, target)

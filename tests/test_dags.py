@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from loaders.engine import make_engine
-from pipeline.drop_run import drop_folder
+from pipeline.staging import drop_folder
 from pipeline.specs import load_spec, load_specs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
