@@ -40,10 +40,8 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
             for stream, stream_spec in spec.streams.items():
                 if "nested_in" in stream_spec.extract:
                     continue  # read with its parent stream
-                config = HttpApiConfig.from_dict({
-                    "source": spec.name, "base_url": base_url(conn), **spec.extract,
-                    **{k: v for k, v in stream_spec.extract.items()},
-                })
+                config = HttpApiConfig.from_dict(
+                    {"source": spec.name, "base_url": base_url(conn), **spec.extract, **stream_spec.extract})
                 extractor = HttpApiExtractor(config, credentials(conn, config.auth.kind))
                 nested = {s: n for s, n in spec.streams.items() if n.extract.get("nested_in") == stream}
                 for batch in extractor.read_window(start, end):
