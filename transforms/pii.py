@@ -20,6 +20,9 @@ __all__ = [
     "mask_person_name",
     "mask_phone",
     "mask_free_text",
+    "is_phone_number",
+    "describe_value",
+    "value_shape",
 ]
 
 _STARS = ["*" * n for n in range(64)]
@@ -162,6 +165,13 @@ def mask_phone(value: str | None) -> str | None:
     return _stars(len(s))
 
 
+def is_phone_number(value: str) -> bool:
+    """A mobile or a landline with its area code, the two forms ``mask_phone`` keeps the shape of;
+    anything else in a phone field is malformed (a data-quality finding)."""
+    s = (value if value.isascii() else value.translate(FULLWIDTH_TO_ASCII)).strip()
+    return normalize_mobile(s) is not None or _LANDLINE.fullmatch(s) is not None
+
+
 # The contract's two patterns in one pass, with [0-9] so that they mean what
 # they say in ASCII whatever the regex flavour. Group 1: an ID number; group
 # 2: the optional +86 prefix, which stays; group 3: the mobile. Beyond the
@@ -223,3 +233,46 @@ def mask_free_text(text: str | None) -> str | None:
         for start, end in _hidden_spans(source):
             chars[start:end] = _stars(end - start)
     return "".join(chars)
+
+
+# A value short and plain enough to be a code (`7`, `QY`, `SFZ`, `5.0`): quoting it in a message helps
+# whoever fixes a code map and can reveal no ID number, phone number or name.
+_CODE_LIKE = re.compile(r"[A-Za-z0-9._+-]{1,8}")
+_SHAPE_ORDER = ("digits", "letters", "CJK", "full-width", "spaces", "punctuation", "control characters", "other")
+
+
+def describe_value(value: str) -> str:
+    """A raw value as a message may show it: a short code-like value quoted (``'7'``), anything else
+    only by its shape (``18 characters (digits)``), since a status, date, number or code field can
+    hold an ID number, a phone number or a name that somebody typed into it."""
+    if _CODE_LIKE.fullmatch(value) and mask_free_text(value) == value:
+        return repr(value)
+    return value_shape(value)
+
+
+def value_shape(value: str) -> str:
+    """``18 characters (digits)``, ``3 characters (CJK)``, ``11 characters (digits, punctuation)``."""
+    if not value:
+        return "an empty value"
+    kinds = {_kind(c) for c in value}
+    n = len(value)
+    return f"{n} character{'' if n == 1 else 's'} ({', '.join(k for k in _SHAPE_ORDER if k in kinds)})"
+
+
+def _kind(c: str) -> str:
+    if "0" <= c <= "9":
+        return "digits"
+    if c.isascii() and c.isalpha():
+        return "letters"
+    if "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" or "\U00020000" <= c <= "\U0003134f":
+        return "CJK"
+    if "\uff01" <= c <= "\uff5e":
+        return "full-width"
+    if c.isspace():
+        return "spaces"
+    category = unicodedata.category(c)
+    if category.startswith("P") or (c.isascii() and category.startswith("S")):
+        return "punctuation"
+    if category == "Cc":
+        return "control characters"
+    return "other"
