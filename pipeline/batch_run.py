@@ -13,10 +13,8 @@ from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
 from pipeline.staging import archive_files, drop_folder, merge_and_record, quarantine_file, unify_and_stage
 from schemas.sql import sql_tables
-from transforms.identifiers import normalize_cert
-from transforms.pii import pseudonym
-from transforms.unify import PSEUDONYMIZED_INVALID, declared_identity
-from transforms.values import BEIJING
+from transforms.unify import PSEUDONYMIZED_INVALID, declared_identity, reader_key
+from transforms.values import BEIJING, null_if_blank
 
 log = logging.getLogger("silobridge")
 WHOLE_BATCH = "batch"  # the stream named on a reject of a whole batch (it holds both streams)
@@ -114,9 +112,11 @@ def _seen_batches(writer: RunWriter, source: str) -> list[int]:
 def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: BatchFile, now: datetime):
     today = now.astimezone(BEIJING).date()
     # The most sensitive numbers in the district: keyed and checked inside the reader, never held in clear.
+    # Every number is checked before it is keyed: a key marked by reader_key tells an evaluator number that
+    # is no valid ID or USCC (NULL with a finding), the mask tells an applicant's number failing its type's check.
     reader = XmlBatchReader(
         batch,
-        pseudonymize=lambda number: pseudonym(settings.pii_key, normalize_cert(number)) if number else None,
+        pseudonymize=partial(reader_key, pii_key=settings.pii_key, today=today),
         mask=partial(_checked_mask, pii_key=settings.pii_key, today=today, codes=spec.streams["cases"].codes),
     )
     parts = {stream: StreamResult(stream) for stream in spec.streams}
@@ -135,10 +135,14 @@ def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: 
 
 
 def _checked_mask(number: str, cert_code: str | None, *, pii_key: bytes, today, codes: dict) -> str | None:
-    """The masked form of a certificate number, or a mark that it failed its check (see PSEUDONYMIZED_INVALID)."""
-    if not number:
+    """The masked form of a certificate number, or a mark that it failed its check (see PSEUDONYMIZED_INVALID).
+
+    A type code the map does not know is masked as a person's number: the reader cannot see whether the
+    applicant is a person (999) or an organisation (099), and a person's number must never stay in clear.
+    """
+    if null_if_blank(number) is None:
         return None
-    cert_type = codes.get("applicant_cert_type", {}).get((cert_code or "").strip(), "999")
+    cert_type = codes.get("applicant_cert_type", {}).get(null_if_blank(cert_code), "999")
     identity = declared_identity(number, cert_type, pii_key, today)
     if isinstance(identity, tuple):
         return identity[3]
