@@ -12,7 +12,7 @@ from loaders.run_writer import Reject, RunWriter
 from pipeline.config import ConfigError, Settings, folder_from_connection
 from pipeline.runner import StreamResult
 from pipeline.specs import SourceSpec
-from quality.expectations import aggregate, store_facts, validate_batch, write_results
+from quality.expectations import aggregate, finding_results, findings_found, store_facts, validate_batch, write_results
 from transforms.unify import Context, unify
 from transforms.values import BEIJING
 
@@ -34,8 +34,8 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
     case_column = stream_spec.fields.get("case_no")
     if stream == "cases" and batch.num_rows and case_column in batch.schema.names:
         held = writer.keys_held_by_other_sources([v.strip() for v in batch.column(case_column).to_pylist() if v])
-    rows, rejects = unify(batch, ctx, held_elsewhere=held)
-    check_quality(writer, spec, stream, rows, now)
+    rows, rejects, findings = unify(batch, ctx, held_elsewhere=held)
+    check_quality(writer, spec, stream, rows, now, findings)
     writer.stage(stream, rows)
     cipher = settings.cipher
     writer.write_rejects([
@@ -48,10 +48,12 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
 
 
-def check_quality(writer: RunWriter, spec: SourceSpec, stream: str, rows: pa.Table, now: datetime) -> None:
+def check_quality(writer: RunWriter, spec: SourceSpec, stream: str, rows: pa.Table, now: datetime,
+                  findings: dict[tuple[str, str], int] | None = None) -> None:
     """Validate a unified batch (quality.expectations) before it is staged; kept on the writer until the merge.
 
-    Each batch's results are kept with the staging sequence number its rows end at:
+    `findings`: the batch's counts of data-quality findings from `unify`, kept as warning rows beside the
+    expectation results. Each batch's results are kept with the staging sequence number its rows end at:
     a savepoint rolled back (a file quarantined whole) takes the sequence back, so a
     kept batch ending past the current sequence was rolled back and is dropped.
     """
@@ -63,14 +65,20 @@ def check_quality(writer: RunWriter, spec: SourceSpec, stream: str, rows: pa.Tab
     facts = store_facts(writer.conn, spec.name, stream, rows, staged_cases=staged_cases, now=now)
     kept = writer.quality.setdefault(stream, [])
     kept[:] = [(end, results) for end, results in kept if end <= start]
-    kept.append((start + rows.num_rows, validate_batch(rows, stream, facts)))
+    results = validate_batch(rows, stream, facts) + finding_results(findings or {}, rows.num_rows)
+    kept.append((start + rows.num_rows, results))
 
 
-def record_quality(writer: RunWriter, stream: str, evaluated_at: datetime) -> None:
-    """The run's results for a stream, aggregated over its staged batches, into dq_result (same transaction)."""
+def record_quality(writer: RunWriter, stream: str, evaluated_at: datetime) -> dict[str, dict[str, int]]:
+    """The run's results for a stream, aggregated over its staged batches, into dq_result (same transaction).
+
+    Returns the data-quality findings that occurred (reason → column → records), for the ledger's notes.
+    """
     staged = writer.staged_so_far(stream)
     batches = [results for end, results in writer.quality.get(stream, []) if end <= staged]
-    write_results(writer.conn, writer.run_id, writer.source, stream, aggregate(batches), evaluated_at)
+    results = aggregate(batches)
+    write_results(writer.conn, writer.run_id, writer.source, stream, results, evaluated_at)
+    return findings_found(results)
 
 
 class ErrorLimitExceeded(RuntimeError):
@@ -106,13 +114,14 @@ def merge_and_record(writer: RunWriter, results: dict[str, StreamResult], starte
         merged = writer.merge(stream, finished)
         result.inserted, result.updated = merged.inserted, merged.updated
         result.unchanged, result.stale, result.duplicates = merged.unchanged, merged.stale, merged.duplicates
-        record_quality(writer, stream, finished)
+        findings = record_quality(writer, stream, finished)
+        notes = {**(ledger.get("notes") or {}), "findings": findings} if findings else ledger.get("notes")
         files = ledger.get("files")
         writer.write_ledger({
             "stream": stream, "status": "success", "started_at": started, "finished_at": finished,
             "window_start": ledger.get("window_start"), "window_end": ledger.get("window_end"),
             "files": [f for f in files if f.get("stream", stream) == stream] if files else None,
-            "notes": ledger.get("notes") or None,
+            "notes": notes or None,
             "extracted": result.extracted, "inserted": result.inserted, "updated": result.updated,
             "unchanged": result.unchanged, "stale": result.stale, "quarantined": result.quarantined,
             "duplicates": result.duplicates, "declared_total": result.declared_total,

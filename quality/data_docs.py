@@ -26,7 +26,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from quality.expectations import ERROR, describe, expectations_for
+from quality.expectations import ERROR, describe, expectations_for, gx_form
 from schemas.sql import sql_tables
 from schemas.tables import STREAM_TABLES
 
@@ -137,10 +137,11 @@ def validation_result(source: str, stream: str, rows: list[dict]):
              for kind, _, kwargs, _, _ in [describe(exp)]}
     results = []
     for r in rows:
-        kwargs = json.loads(r["kwargs"] or "{}")
-        rule = rules.get((r["expectation"], r["kwargs"])) or r["expectation"]
+        kind, kwargs_text, finding = gx_form(r)  # a data-quality finding is shown in a GX type's form
+        kwargs = json.loads(kwargs_text or "{}")
+        rule = finding or rules.get((kind, kwargs_text)) or kind
         config = ExpectationConfiguration(
-            type=r["expectation"], kwargs=kwargs, description=f"{r['severity']}: {rule}",
+            type=kind, kwargs=kwargs, description=f"{r['severity']}: {rule}",
             meta={"severity": r["severity"], "column": r["column_name"], "observed": r["observed_value"]},
         )
         results.append(ExpectationValidationResult(

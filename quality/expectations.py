@@ -50,6 +50,7 @@ import sqlalchemy as sa
 
 from schemas.arrow import LOADER_COLUMNS
 from schemas.codes import CODE_SETS, PERSONAL_CERT_TYPES
+from schemas.findings import FINDINGS
 from schemas.sql import sql_tables
 from schemas.tables import INTEGER, STREAM_TABLES, Table
 
@@ -516,6 +517,49 @@ def aggregate(results_per_batch: list[list[dict]]) -> list[dict]:
             m["observed_value"] = _observed_text(m)
         out.append(m)
     return out
+
+
+# -- data-quality findings counted while unifying (schemas.findings) ------------------
+
+# A finding's dq_result row is named `finding:<reason>`: it was counted by the transform, not evaluated by GX.
+FINDING_PREFIX = "finding:"
+
+
+def finding_results(findings: dict[tuple[str, str], int], rows: int) -> list[dict]:
+    """One batch's finding counts as warning rows in the shape of `validate_batch`'s, for `aggregate`.
+
+    `findings`: (reason, unified column) → records of the batch loaded with it; `rows`: records loaded.
+    """
+    out = []
+    for (reason, column), n in sorted(findings.items()):
+        row = {"expectation": FINDING_PREFIX + reason, "column_name": column,
+               "kwargs": json.dumps({"column": column}, sort_keys=True), "severity": WARNING,
+               "element_count": rows, "unexpected_count": n, "success": n == 0, "samples": [], "observed": None}
+        row["observed_value"] = _observed_text(row)
+        out.append(row)
+    return out
+
+
+def findings_found(results: list[dict]) -> dict[str, dict[str, int]]:
+    """reason → unified column → records with that finding, of the findings that occurred (for ledger notes)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in results:
+        if r["expectation"].startswith(FINDING_PREFIX) and r["unexpected_count"]:
+            out.setdefault(r["expectation"].removeprefix(FINDING_PREFIX), {})[r["column_name"]] = r["unexpected_count"]
+    return out
+
+
+def gx_form(row: dict) -> tuple[str, str, str | None]:
+    """(GX expectation type, kwargs JSON, description or None) under which Data Docs shows a dq_result row.
+
+    GX renders only expectation types it knows: a finding is shown as `expect_column_values_to_be_null`
+    over its column's records that had it, with the finding's description.
+    """
+    if row["expectation"].startswith(FINDING_PREFIX):
+        finding = FINDINGS.get(row["expectation"].removeprefix(FINDING_PREFIX))
+        return ("expect_column_values_to_be_null", row["kwargs"],
+                f"finding {row['expectation'].removeprefix(FINDING_PREFIX)}: " + (finding.doc if finding else ""))
+    return row["expectation"], row["kwargs"], None
 
 
 DQ_COLUMNS = ("expectation", "column_name", "kwargs", "severity", "observed_value", "element_count",

@@ -17,7 +17,8 @@ from schemas.sql import sql_tables
 
 BEIJING = timezone(timedelta(hours=8))
 COUNTS = ("extracted", "inserted", "updated", "unchanged", "quarantined", "duplicates")
-_CODE_VALUE = re.compile(r"(\S+) \((\w+)\) value '([^']*)' is not in the")
+# transforms.unify's unknown-code detail: `<column> (<field>): <'code' or its shape>, not in the <source> code map`.
+_CODE_VALUE = re.compile(r"(\S+) \((\w+)\): ('[^']*'|an empty value|\d+ characters? \([^)]*\)), not in the")
 
 
 @dataclass
@@ -79,7 +80,7 @@ def reconcile(engine: sa.Engine, source: str | None = None, first: date | None =
             out.findings.append(Finding(r["source"], day, "file_quarantined", f"{r['location']}: {r['reason']}"))
         elif r["reason"] == "unknown_code":
             m = _CODE_VALUE.search(r["detail"])
-            what = f"{m[1]} ({m[2]}) = {m[3]!r}" if m else r["detail"]
+            what = f"{m[1]} ({m[2]}) = {m[3]}" if m else r["detail"]
             codes[(r["source"], day, r["stream"], what)] += 1
     for (src, day, stream, what), n in sorted(codes.items()):
         out.findings.append(Finding(src, day, "unknown_code", f"{stream} {what}", n))
