@@ -169,8 +169,10 @@ class _BatchBuffer:
         if defect:
             # Kept escaped so the exact bytes can be recovered on replay, never garbled into text.
             self.raw.append(json.dumps(row, ensure_ascii=True))
-            for col in self.values:
-                col.append(None)
+            # The fields that decoded cleanly stay at their positions, so the record's key can still be named.
+            for i, col in enumerate(self.values):
+                value = row[i] if i < len(row) else None
+                col.append(None if value is None or _UNDECODABLE.search(value) else value)
         else:
             self.raw.append(None)
             for col, v in zip(self.values, row):
