@@ -64,7 +64,7 @@ def test_market_cases_and_evaluations_map_to_the_unified_store(store_url):
     assert result.streams["cases"].inserted == 3 and result.streams["cases"].quarantined == 1
     cases = {r["case_no"]: r for r in rows(store_url, "SELECT * FROM service_case")}
     sb1, sb2, sb4 = cases["SB1"], cases["SB2"], cases["SB4"]
-    assert sb1["item_name"] == "食品经营许可(AB)" and sb1["impl_code"] == "11340603MB1234567X40001170030001A"[:31]
+    assert sb1["item_name"] == "食品经营许可（AB）" and sb1["impl_code"] == "11340603MB1234567X40001170030001A"[:31]
     assert (sb1["applicant_type"], sb1["applicant_cert_type"], sb1["applicant_cert_masked"]) == (2, "001", USCC)
     assert sb1["region_code"] == "340603" and sb1["case_type"] == 2 and sb1["channel"] == 2
     assert str(sb1["fee_yuan"]) == "35.50" and sb1["source_record_id"] is None and sb1["bundle_id"] is None

@@ -42,7 +42,7 @@ def test_a_dropped_batch_a_trailer_mismatch_and_an_unknown_code_are_flagged(sqli
     assert not result.balanced
     assert kinds[("police", "batch_gap")].detail == "000002"
     assert "HRSS_BJ_20261005.csv: trailer_mismatch" in kinds[("hrss", "file_quarantined")].detail
-    assert "办理状态 (status) = '已挂起'" in kinds[("hrss", "unknown_code")].detail
+    assert "办理状态 (status) = 3 characters (CJK)" in kinds[("hrss", "unknown_code")].detail
     assert main(["--store", sqlite_url, "reconcile", "--source", "hrss"]) == 1
     out = capsys.readouterr().out
     assert "not balanced" in out and "trailer_mismatch" in out and "batch_gap" not in out
