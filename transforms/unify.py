@@ -57,8 +57,10 @@ PSEUDONYMIZED_INVALID = "!"
 NOT_ID_OR_USCC = "?"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
-# Fields without which a record cannot be placed (unified-store.md, Outcomes), and status, NOT NULL in the store.
-REQUIRED = {"cases": ("case_no", "source_updated_at", "status"), "evaluations": ("eval_no", "case_no", "score")}
+# Fields without which a record cannot be placed (unified-store.md, Outcomes), and those the store keeps
+# NOT NULL without a default: a case's status, an evaluation's update time.
+REQUIRED = {"cases": ("case_no", "source_updated_at", "status"),
+            "evaluations": ("eval_no", "case_no", "score", "source_updated_at")}
 KEY_FIELD = {"cases": "case_no", "evaluations": "eval_no"}
 _ORGANISATION_CERT_TYPES = frozenset({"001", "099"})
 # PostgreSQL refuses U+0000 in text; a lone surrogate (an undecodable byte kept escaped) is no text at all.
