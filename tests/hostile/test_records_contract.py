@@ -15,7 +15,7 @@ from simulators.medins_db import create_schema, write_cases, write_evaluations
 from simulators.police_outbox import write_batch
 from simulators.tax_api import TaxApi
 from tests.clear_numbers import assert_nowhere_in_clear
-from tests.handmade import PERSON_ID, USCC, USCC_GETI, case_row, eval_row, write_drop
+from tests.handmade import PERSON_ID, USCC, USCC_GETI, case_row, write_drop
 from tests.test_api_sources import market_case, market_eval, settings, tax_case, window
 from tests.test_hrss_contract import ledger_balances, rows
 from tests.test_medins_source import case as medins_case, evaluation as medins_evaluation

@@ -63,6 +63,7 @@ def test_hrss_bad_values_are_quarantined_one_by_one(store_url, tmp_path):
     write_drop(drop, "HRSS_PJ_20261005.csv", [
         eval_row("E1", "G1"), eval_row("E2", "G1", comment="好\x00"), eval_row("E3", "G1", score=""),
         eval_row("E4", "G1", at="2026-13-01 10:00:00"),
+        eval_row("E5", "G1", at=""),  # 评价时间 is also the evaluation's update time, NOT NULL in the store
     ])
     result = run_hrss(store_url, drop)
     assert rejected(store_url) == {
@@ -70,7 +71,7 @@ def test_hrss_bad_values_are_quarantined_one_by_one(store_url, tmp_path):
         "B05": "invalid_value", "B06": "out_of_range", "B07": "out_of_range", "B08": "out_of_range",
         "B09": "bad_date", "B10": "bad_date", "B11": "bad_date", "B12": "bad_date", "B13": "nul_character",
         "B14": "nul_character", "B15": "invalid_value",
-        "E2": "nul_character", "E3": "missing_field", "E4": "bad_date",
+        "E2": "nul_character", "E3": "missing_field", "E4": "bad_date", "E5": "missing_field",
     }
     assert "办理状态 (status) is empty" in detail(store_url, "B01")
     assert "exponent" in detail(store_url, "B05") and "numeric(16,2)" in detail(store_url, "B06")
@@ -84,7 +85,7 @@ def test_hrss_bad_values_are_quarantined_one_by_one(store_url, tmp_path):
     assert instant(cases["G3"]["apply_time"]) == datetime(1, 1, 1, tzinfo=timezone.utc)
     assert Decimal(str(cases["G3"]["fee_yuan"])) == Decimal("0.01")
     assert (result.streams["cases"].inserted, result.streams["cases"].quarantined) == (3, 15)
-    assert (result.streams["evaluations"].inserted, result.streams["evaluations"].quarantined) == (1, 3)
+    assert (result.streams["evaluations"].inserted, result.streams["evaluations"].quarantined) == (1, 4)
     ledger_balances(store_url)
 
 
