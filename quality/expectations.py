@@ -29,6 +29,12 @@ without accept time, an evaluation whose case has not arrived yet, a stale
 source, a key repeated within a batch). Nothing here stops a run: results go
 to `dq_result` (see `pipeline.staging`) and to GX Data Docs (`quality.data_docs`).
 
+Beside the suites, the data-quality findings that only the transform can see
+(schemas.findings: an unknown certificate type, a malformed phone, an
+evaluator number without a key) arrive as counts per batch and are kept as
+warning rows named `finding:<reason>` (`finding_results`); Data Docs show
+them in a GX type's form (`gx_form`).
+
 Personal data: the validated rows are unified rows (pseudonymized and masked),
 and observed values keep no value of a `pii` column or of a derived column
 built from one: counts only.
