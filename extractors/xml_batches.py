@@ -138,11 +138,14 @@ def scan_outbox(folder: Path) -> OutboxScan:
         m = _NAME.fullmatch(name)
         if m is None:
             base = name.removesuffix(MANIFEST_SUFFIX)
-            if not name.endswith(MANIFEST_SUFFIX) or not _NAME.fullmatch(base):
+            of_batch = _NAME.fullmatch(base) if name.endswith(MANIFEST_SUFFIX) else None
+            if of_batch is None:
                 scan.unknown.append(Skipped(name, "is not named like a batch (GA_<yyyyMMdd>_<seq>.xml) "
                                                   "or its manifest"))
             elif base not in names:
                 scan.unknown.append(Skipped(name, "is a manifest without its batch"))
+            elif _day(of_batch["date"]) is None:
+                scan.unknown.append(Skipped(name, "is the manifest of a file that is not taken as a batch"))
             continue
         day = _day(m["date"])
         if day is None:
