@@ -3,9 +3,17 @@
 The reader yields Arrow record batches per stream (`cases` from CASE, `evaluations`
 from PJ) of the contract's elements as sent, plus provenance (`_batch_seq`,
 `_element_index`, `_generated`). It never renames, maps or drops a record. The
-verdict on the batch as a whole (checksum, DOCTYPE, well-formedness, root
-attributes, counts) is known once the batches are exhausted; a batch with a
-problem is quarantined whole, so the caller rolls back what it took from it.
+verdict on the batch as a whole (checksum, size, encoding, DOCTYPE,
+well-formedness, root attributes, counts) is known once the batches are
+exhausted; a batch with a problem is quarantined whole, so the caller rolls
+back what it took from it. Verdicts describe what they found (lengths, shapes,
+positions), never a value from the batch.
+
+The parser only ever sees UTF-8 (a batch declaring or holding anything else is
+`bad_encoding`) and never a run of bytes longer than the text cap (expat's time
+grows with the square of one unfinished token): both are checked on the raw
+bytes before each chunk reaches it. Only regular files are opened
+(extractors.folder).
 
 Certificate numbers (CASE/ZJHM, PJ/PJRZJHM) go through the caller's `pseudonymize`
 before they enter a batch: the clear numbers exist only inside the parser's
@@ -347,12 +355,15 @@ def _shown_count(count: int | None) -> str:
     return str(count) if count < 10_000_000 else f"(a number of {len(str(count))} digits)"
 
 
+def _code_like(text: str) -> bool:
+    """Short and shaped like a name or code (an element name, an encoding label): safe to quote. One with a
+    run of six digits could carry a personal number, so it is described instead."""
+    return _CODE_LIKE.fullmatch(text) is not None and re.search(r"[0-9]{6}", text) is None
+
+
 def _shown_tag(tag: str) -> str:
-    """An element name as counted and reported: names are the exchange format's, but one that is long or holds
-    a long run of digits could carry a personal number, so it is described instead."""
-    if _CODE_LIKE.fullmatch(tag) and not re.search(r"[0-9]{6}", tag):
-        return tag
-    return f"(a name of {len(tag)} characters)"
+    """An element name as counted and reported (see _code_like)."""
+    return tag if _code_like(tag) else f"(a name of {len(tag)} characters)"
 
 
 def _check_prolog(name: str, head: bytes) -> None:
@@ -364,7 +375,7 @@ def _check_prolog(name: str, head: bytes) -> None:
     encoding = _ENCODING.search(declaration[0]) if declaration else None
     if encoding is not None and encoding[2].upper() != b"UTF-8":
         label = encoding[2].decode("ascii", "replace")
-        shown = repr(label) if _CODE_LIKE.fullmatch(label) else f"of {len(encoding[2])} bytes"
+        shown = repr(label) if _code_like(label) else f"of {len(encoding[2])} bytes"
         raise _Refused("bad_encoding", f"{name} declares the encoding {shown}; the contract requires UTF-8")
     rest = body[_PROLOG_ITEMS.match(body).end():]
     if rest[:9].upper() == b"<!DOCTYPE":

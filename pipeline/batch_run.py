@@ -11,7 +11,7 @@ from extractors.xml_batches import BatchFile, XmlBatchReader, batch_gaps, delive
 from loaders.run_writer import RunWriter
 from pipeline.config import Settings
 from pipeline.runner import Progress, RunResult, StreamResult
-from pipeline.specs import SourceSpec
+from pipeline.specs import SourceSpec, XmlBatchExtract
 from pipeline.staging import (
     archive_files, drop_folder, merge_and_record, quarantine_file, report_skipped, unify_and_stage,
 )
@@ -76,7 +76,8 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
 
 
 def _one_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: BatchFile, entry: dict,
-               loaded: dict[int, str], quarantined: dict[int, str], results: dict[str, StreamResult], caps) -> None:
+               loaded: dict[int, str], quarantined: dict[int, str], results: dict[str, StreamResult],
+               caps: XmlBatchExtract) -> None:
     """Load one batch, quarantine it whole, or skip it as already processed; the outcome goes into `entry`.
 
     A batch quarantined whole is remembered by what identifies that delivery (its
@@ -138,7 +139,8 @@ def _seen_batches(writer: RunWriter, source: str) -> list[int]:
         table.c.source == source, table.c.stream == WHOLE_BATCH)).scalars()]
 
 
-def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: BatchFile, now: datetime, caps):
+def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: BatchFile, now: datetime,
+                caps: XmlBatchExtract):
     today = now.astimezone(BEIJING).date()
     # The most sensitive numbers in the district: keyed and checked inside the reader, never held in clear.
     reader = XmlBatchReader(

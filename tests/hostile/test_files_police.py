@@ -228,12 +228,14 @@ def test_no_raw_value_of_a_refused_batch_is_quoted(store_url, tmp_path, caplog):
     put_batch(out, 3, batch_bytes(3, [case("GA3")]).replace(b"<DATA ", f"<X{PERSON_ID} ".encode())
               .replace(b"</DATA>", f"</X{PERSON_ID}>".encode()))
     put_batch(out, 4, batch_bytes(4, [{**case("GA4"), f"N{PHONE}": "x"}], [evaluation("P4", "GA4")]))
+    put_batch(out, 5, batch_bytes(5, [case("GA5")]).replace(b'"UTF-8"', f'"X{PERSON_ID}"'.encode()))
     with caplog.at_level(logging.INFO, logger="silobridge"):
         result = run("police", store_url, out)
     assert [(r[1], r[2]) for r in reject_reasons(store_url)] == [
         ("GA_20261005_000001.xml", "batch_attribute_mismatch"), ("GA_20261005_000002.xml", "count_mismatch"),
-        ("GA_20261005_000003.xml", "malformed_xml")]
+        ("GA_20261005_000003.xml", "malformed_xml"), ("GA_20261005_000005.xml", "bad_encoding")]
     details = [r["detail"] for r in rows(store_url, "SELECT detail FROM etl_reject ORDER BY reject_id")]
     assert "18 characters" in details[0] and "(a number of 11 digits)" in details[1]
+    assert "the encoding of 19 bytes" in details[3]
     assert result.files[3]["unknown_elements"] == {"CASE/(a name of 12 characters)": 1}
     assert_nowhere_in_clear(store_url, [PERSON_ID, PHONE], [captured(caplog), json.dumps(result.as_dict())])
