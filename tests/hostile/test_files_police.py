@@ -54,7 +54,6 @@ def test_a_batch_quarantined_whole_is_skipped_when_the_same_delivery_comes_again
     bad, manifest, reason = BAD[kind]
     put_batch(out, 1, batch_bytes(1, [case("GA1")]))
     put_batch(out, 2, bad, manifest=manifest(bad, NAME2))
-    put_batch(out, 3, batch_bytes(3, [case("GA3")]))
     first = run("police", store_url, out)
     assert reject_reasons(store_url) == [("file", NAME2, reason)]
     assert first.notes["gaps"] == ["000002"]
@@ -75,7 +74,7 @@ def test_a_batch_quarantined_whole_is_skipped_when_the_same_delivery_comes_again
     assert [(f["outcome"], f.get("cases")) for f in last.files] == [("loaded", 1)]
     assert "gaps" not in last.notes
     assert [r["case_no"] for r in rows(store_url, "SELECT case_no FROM service_case ORDER BY case_no")] == \
-        ["GA1", "GA2", "GA3"]
+        ["GA1", "GA2"]
     assert rows(store_url, "SELECT outcome FROM etl_watermark WHERE position = '000002'") == [{"outcome": "loaded"}]
     assert not [f for f in reconcile(make_engine(store_url), "police").findings if f.kind == "batch_gap"]
     ledger_balances(store_url)
@@ -111,7 +110,7 @@ def test_a_batch_in_another_encoding_is_quarantined_whole_never_loaded_garbled(s
 
 def test_a_batch_number_far_beyond_the_last_is_one_gap_range_everywhere(store_url, tmp_path, caplog):
     out = tmp_path / "outbox"
-    for seq in range(1, 13):
+    for seq in range(10, 13):  # the outbox's history starts at 000010 here
         put_batch(out, seq, batch_bytes(seq, [case(f"GA{seq}")]))
     put_batch(out, 999_999, batch_bytes(999_999, [case("GA999999")]))
     with caplog.at_level(logging.INFO, logger="silobridge"):
