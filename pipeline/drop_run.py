@@ -7,10 +7,13 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from extractors.csv_drop import CsvFileReader, DropFile, FileVerdict, scan_drop
+from extractors.folder import RefusedFile, Skipped
 from loaders.run_writer import RunWriter
 from pipeline.config import Settings
 from pipeline.runner import Progress, RunResult, StreamResult
-from pipeline.staging import archive_files, drop_folder, merge_and_record, quarantine_file, unify_and_stage
+from pipeline.staging import (
+    archive_files, drop_folder, merge_and_record, quarantine_file, report_skipped, unify_and_stage,
+)
 from pipeline.specs import SourceSpec
 from schemas.sql import sql_tables
 from transforms.values import BEIJING
@@ -46,9 +49,10 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
             notes["waiting_for_marker"] = scan.unfinished
             log.info("%s: %d file(s) still without their marker, left for a later run: %s",
                      spec.name, len(scan.unfinished), ", ".join(scan.unfinished))
-        if scan.unknown:
-            notes["unknown_files"] = scan.unknown
-        for decision in _decide(writer, spec, _due(scan.ready, window)):
+        report_skipped(spec.name, notes, "unknown_files", scan.unknown, "left alone")
+        refused = list(scan.refused)
+        decisions = _decide(writer, spec, _due(scan.ready, window), refused)
+        for decision in decisions:
             file = decision.file
             entry = {"file": file.name, "stream": file.stream, "sha256": decision.sha256}
             files.append(entry)
@@ -66,6 +70,11 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
             try:
                 with writer.savepoint():
                     part, seq_range = _load_file(writer, spec, settings, file, now, progress)
+            except RefusedFile as r:  # swapped for a link or the like since the scan: nothing of it is kept
+                refused.append(Skipped(r.name, r.why))
+                files.remove(entry)
+                to_archive.remove(file)
+                continue
             except _FileQuarantined as q:
                 quarantine_file(writer, file.stream, file.name, q.verdict.problem, f"{spec.name} {q.verdict.detail}", now)
                 writer.set_watermark(file.stream, file.name, value=file.file_date.isoformat(),
@@ -85,6 +94,8 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
                     log.warning("%s: %s lacks %d key(s) that the earlier delivery of that day had; they are kept",
                                 spec.name, file.name, missing)
 
+        report_skipped(spec.name, notes, "refused_files", refused,
+                       "it is never read: remove it, or put the delivered file itself in its place")
         merge_and_record(writer, results, started, spec=spec, files=files, notes=notes,
                          window_start=window[0] if window else None, window_end=window[1] if window else None)
     # Only after the commit: a crash before it leaves every file where it was.
@@ -104,7 +115,8 @@ def _due(ready: list[DropFile], window: tuple[datetime, datetime] | None) -> lis
     return [f for f in ready if f.file_date < end_day]
 
 
-def _decide(writer: RunWriter, spec: SourceSpec, files: list[DropFile]) -> list[_Decision]:
+def _decide(writer: RunWriter, spec: SourceSpec, files: list[DropFile], refused: list[Skipped]) -> list[_Decision]:
+    """What to do with each complete file; one that is no longer a regular file goes to `refused`."""
     table = sql_tables["etl_watermark"]
     seen = {
         (row.stream, row.position): (row.fingerprint, row.outcome)
@@ -112,7 +124,11 @@ def _decide(writer: RunWriter, spec: SourceSpec, files: list[DropFile]) -> list[
     }
     decisions = []
     for file in files:
-        sha = file.sha256()
+        try:
+            sha = file.sha256()
+        except RefusedFile as r:
+            refused.append(Skipped(r.name, r.why))
+            continue
         previous = seen.get((file.stream, file.name))
         if previous is None or (previous[1] == "quarantined" and previous[0] != sha):
             action = "load"
@@ -128,16 +144,22 @@ def _load_file(writer: RunWriter, spec: SourceSpec, settings: Settings, file: Dr
                progress: Progress | None) -> tuple[StreamResult, tuple[int, int]]:
     """Stage one file; raises _FileQuarantined (the caller rolls back) when the file must go whole."""
     stream = spec.streams[file.stream]
-    reader = CsvFileReader(file, stream.columns, encoding=spec.csv.encoding, trailer_label=spec.csv.trailer_label)
+    reader = CsvFileReader(file, stream.columns, encoding=spec.csv.encoding, trailer_label=spec.csv.trailer_label,
+                           max_record_bytes=spec.csv.max_record_bytes)
     part = StreamResult(file.stream)
     first_seq = writer.staged_so_far(file.stream)
     if progress:
-        progress.start(file.name, file.path.stat().st_size)
-    for batch in reader.batches(lambda done: progress.advance(file.name, done) if progress else None):
-        unify_and_stage(writer, spec, settings, file.stream, batch, part, now, location=file.name,
-                        delivery_prefix=f"{file.file_date:%Y%m%d}.{file.correction:03d}")
-    if progress:
-        progress.finish(file.name)
+        try:
+            progress.start(file.name, file.path.lstat().st_size)
+        except FileNotFoundError:
+            raise RefusedFile(file.path, "disappeared before it could be read") from None
+    try:
+        for batch in reader.batches(lambda done: progress.advance(file.name, done) if progress else None):
+            unify_and_stage(writer, spec, settings, file.stream, batch, part, now, location=file.name,
+                            delivery_prefix=f"{file.file_date:%Y%m%d}.{file.correction:03d}")
+    finally:
+        if progress:
+            progress.finish(file.name)
     if reader.verdict.problem:
         raise _FileQuarantined(reader.verdict)
     part.extracted, part.declared_total = reader.verdict.records, reader.verdict.trailer

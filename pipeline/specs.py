@@ -1,11 +1,15 @@
 """Source specs: the declarative files in sources/, validated into typed models."""
 
+import codecs
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from extractors.limits import MAX_BATCH_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES
 
 SOURCES_DIR = Path(__file__).resolve().parent.parent / "sources"
 
@@ -30,11 +34,55 @@ class StreamSpec(_Strict):
     extract: dict[str, Any] = {}
 
 
+def _plain_name(value: str) -> str:
+    """A sub-folder of the delivery folder: one plain name, so that archiving stays inside it."""
+    if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
+        raise ValueError(f"{value!r} must be the name of a sub-folder of the delivery folder (no / or ..)")
+    return value
+
+
 class CsvSpec(_Strict):
     encoding: str
-    marker_suffix: str
+    marker_suffix: str = Field(min_length=1)
     trailer_label: str
     archive_folder: str
+    # Bytes one record may take (its line, or its lines when a quoted field holds line breaks); a longer one
+    # quarantines the file whole (record_too_large) and is never held in memory.
+    max_record_bytes: int = Field(MAX_RECORD_BYTES, ge=1024)
+
+    @field_validator("encoding")
+    @classmethod
+    def _ascii_compatible(cls, value: str) -> str:
+        """The reader splits lines on the bytes of CR and LF: the encoding must write ASCII as ASCII."""
+        try:
+            codecs.lookup(value)
+            same = '\r\n,"'.encode(value) == b'\r\n,"' and b"\n".decode(value) == "\n"
+        except (LookupError, UnicodeError):
+            same = False
+        if not same:
+            raise ValueError(f"{value!r} is not an encoding that writes ASCII as ASCII (e.g. gb18030, utf-8)")
+        return value
+
+    @field_validator("archive_folder")
+    @classmethod
+    def _archive(cls, value: str) -> str:
+        return _plain_name(value)
+
+
+class XmlBatchExtract(_Strict):
+    """The `extract` settings of an XML outbox (kind xml_batches)."""
+
+    archive_folder: str = "archive"
+    # A batch file larger than this is quarantined whole (too_large) from its size alone, never read.
+    max_batch_bytes: int = Field(MAX_BATCH_BYTES, ge=1024)
+    # The longest text node, attribute value, comment or CDATA section a batch may hold; a longer one
+    # quarantines the batch whole (too_large) before the parser has taken it in.
+    max_text_bytes: int = Field(MAX_TEXT_BYTES, ge=1024)
+
+    @field_validator("archive_folder")
+    @classmethod
+    def _archive(cls, value: str) -> str:
+        return _plain_name(value)
 
 
 class ErrorLimit(_Strict):
@@ -61,6 +109,31 @@ class SourceSpec(_Strict):
     # Extractor settings shared by the streams (auth, paging, envelope, lag…).
     extract: dict[str, Any] = {}
     streams: dict[Literal["cases", "evaluations"], StreamSpec]
+
+    @model_validator(mode="after")
+    def _file_settings(self) -> "SourceSpec":
+        if self.kind == "xml_batches":
+            self.batch_extract()
+        if self.kind == "csv_drop":
+            if self.csv is None:
+                raise ValueError("a csv_drop source needs a [csv] table")
+            for stream, spec in self.streams.items():
+                _file_pattern(stream, spec.file_pattern)
+        return self
+
+    def batch_extract(self) -> XmlBatchExtract:
+        """The validated `extract` settings of an xml_batches source."""
+        return XmlBatchExtract.model_validate(self.extract)
+
+
+def _file_pattern(stream: str, pattern: str | None) -> None:
+    """A stream's file name pattern must compile and capture the file's `date` (yyyyMMdd)."""
+    try:
+        compiled = re.compile(pattern or "", re.ASCII)
+    except re.error as exc:
+        raise ValueError(f"streams.{stream}.file_pattern is not a regular expression: {exc}") from None
+    if "date" not in compiled.groupindex:
+        raise ValueError(f"streams.{stream}.file_pattern must capture the file's date as (?P<date>[0-9]{{8}})")
 
 
 class SpecError(ValueError):

@@ -2,21 +2,27 @@
 sources, find the folder, quarantine a file whole, archive what was processed."""
 
 import logging
-import shutil
+import os
+import re
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
 
+from extractors.folder import Skipped, describe_mode
 from loaders.run_writer import Reject, RunWriter
 from pipeline.config import ConfigError, Settings, folder_from_connection
 from pipeline.runner import StreamResult
 from pipeline.specs import SourceSpec
 from quality.expectations import aggregate, finding_results, findings_found, store_facts, validate_batch, write_results
+from transforms.pii import mask_free_text
 from transforms.unify import Context, unify
 from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
+_LONG_DIGITS = re.compile(r"\d{11,}")  # no delivery name holds one; an ID or phone number may
+_LISTED = 50  # folder entries named one by one in a run's notes and log
 
 
 def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, stream: str, batch: pa.RecordBatch,
@@ -148,12 +154,67 @@ def quarantine_file(writer: RunWriter, stream: str, name: str, reason: str, deta
 
 
 def archive_files(archive: Path, paths: list[Path]) -> None:
-    """Move processed files (and their markers) aside; never overwrite an earlier delivery there."""
-    archive.mkdir(exist_ok=True)
+    """Move processed files (and their markers) aside; never overwrite an earlier delivery there.
+
+    Only regular files are moved, into a real sub-folder: a link (swapped in since
+    the run read the file, or an archive folder that is itself a link) is never
+    followed or moved; it is left where it is, with a warning.
+    """
+    try:
+        archive.mkdir(exist_ok=True)
+        archive_mode = archive.lstat().st_mode
+    except OSError as exc:
+        log.warning("%s cannot be used as the archive folder (%s); processed files stay where they are",
+                    archive, exc.strerror)
+        return
+    if not stat.S_ISDIR(archive_mode):
+        log.warning("%s is %s, not a folder; processed files stay where they are until it is one",
+                    archive, describe_mode(archive_mode))
+        return
     for path in paths:
-        if not path.exists():
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            log.warning("%s is %s, not a regular file: not archived", shown_name(path.name), describe_mode(mode))
             continue
         target, n = archive / path.name, 1
-        while target.exists():
+        while os.path.lexists(target):
             target, n = archive / f"{path.name}.{n}", n + 1
-        shutil.move(path, target)
+        try:
+            os.rename(path, target)  # moves the entry itself, never what it might point to
+        except OSError as exc:
+            log.warning("%s could not be archived (%s); it stays where it is", shown_name(path.name), exc.strerror)
+
+
+def shown_name(name: str) -> str:
+    """A delivery folder entry's name as logs and notes show it: numbers that may be personal masked, control
+    characters and undecodable bytes escaped, cut at 120 characters."""
+    text = _LONG_DIGITS.sub(lambda m: m[0][:3] + "*" * (len(m[0]) - 7) + m[0][-4:], mask_free_text(name))
+    text = "".join(c if c.isprintable() else _escaped(c) for c in text)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _escaped(c: str) -> str:
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def report_skipped(source: str, notes: dict, key: str, entries: list[Skipped], action: str) -> None:
+    """Name in the run's notes, and in a WARNING each, the folder entries a run did not take and why.
+
+    They are reported on every run until they go away; they never stop the run.
+    """
+    if not entries:
+        return
+    notes[key] = [{"file": shown_name(e.name), "why": e.why} for e in entries[:_LISTED]]
+    if len(entries) > _LISTED:
+        notes[f"{key}_count"] = len(entries)
+    for e in entries[:_LISTED]:
+        log.warning("%s: %s %s; %s", source, shown_name(e.name), e.why, action)
+    if len(entries) > _LISTED:
+        log.warning("%s: and %d more such entries (see the run's notes for the first %d)",
+                    source, len(entries) - _LISTED, _LISTED)

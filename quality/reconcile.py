@@ -109,13 +109,20 @@ def _total_findings(r, day: date, out: Reconciliation) -> None:
 
 
 def _gap_findings(marks, out: Reconciliation) -> None:
-    """Batch numbers below the highest one seen that were never loaded (police)."""
+    """Batch numbers below the highest one seen that were never loaded (police), as ranges: a number far
+    beyond the last one is one range, never a list of every number it skips."""
     by_source: dict[str, dict[int, str]] = defaultdict(dict)
     for m in marks:
-        if m["stream"] == "batch" and m["position"].isdigit():
+        if m["stream"] == "batch" and m["position"].isascii() and m["position"].isdigit():
             by_source[m["source"]][int(m["position"])] = m["outcome"]
     for src, seqs in by_source.items():
-        loaded = {s for s, outcome in seqs.items() if outcome == "loaded"}
-        gaps = [s for s in range(min(seqs), max(seqs) + 1) if s not in loaded]
+        gaps, expected = [], min(seqs)
+        for seq in sorted(s for s, outcome in seqs.items() if outcome == "loaded"):
+            if seq > expected:
+                gaps.append((expected, seq - 1))
+            expected = seq + 1
+        if max(seqs) >= expected:
+            gaps.append((expected, max(seqs)))
         if gaps:
-            out.findings.append(Finding(src, None, "batch_gap", ", ".join(f"{g:06d}" for g in gaps), len(gaps)))
+            shown = ", ".join(f"{lo:06d}" if lo == hi else f"{lo:06d}–{hi:06d}" for lo, hi in gaps)
+            out.findings.append(Finding(src, None, "batch_gap", shown, sum(hi - lo + 1 for lo, hi in gaps)))

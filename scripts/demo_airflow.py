@@ -332,7 +332,7 @@ def _counts(result: dict) -> str:
     if waiting := notes.get("waiting_for_marker") or notes.get("waiting_for_manifest"):
         parts.append(f"waiting: {len(waiting)}")
     if gaps := notes.get("gaps"):
-        parts.append(f"gaps: {', '.join(f'{g:06d}' for g in gaps)}")
+        parts.append(f"gaps: {', '.join(gaps)}")
     return "  ".join(parts)
 
 

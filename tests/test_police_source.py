@@ -48,7 +48,7 @@ def test_batches_load_with_gaps_reported_and_bad_batches_quarantined_whole(store
     rejects = {r["location"] if r["kind"] == "file" else r["record_key"]: r["reason"]
                for r in rows(store_url, "SELECT * FROM etl_reject")}
     assert rejects == {"GA2": "invalid_uscc", "GA_20261005_000002.xml": "checksum_mismatch"}
-    assert result.notes["gaps"] == [2, 3]
+    assert (result.notes["gaps"], result.notes["missing_batches"]) == (["000002–000003"], 2)
     evaluation_row = rows(store_url, "SELECT * FROM service_evaluation")[0]
     assert (evaluation_row["score"], evaluation_row["is_default"], evaluation_row["channel"]) == (1, True, None)
     assert evaluation_row["evaluator_key"] == cases["GA1"]["applicant_key"]

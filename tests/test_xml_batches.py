@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from extractors import xml_batches
-from extractors.xml_batches import FIELDS, PROVENANCE, XmlBatchReader, batch_gaps, scan_outbox
+from extractors.xml_batches import FIELDS, PROVENANCE, XmlBatchReader, batch_gaps, gap_text, scan_outbox
 from simulators import police_outbox
 from tests.handmade import PERSON_ID, PERSON_ID_X, USCC
 from transforms.pii import mask_id_card, mask_other_cert, pseudonym
@@ -112,7 +112,10 @@ def test_scan_orders_complete_batches_by_seq_across_days_and_lists_the_rest(outb
     assert [(b.seq, b.day) for b in scan.ready] == [(122, date(2026, 10, 5)), (123, date(2026, 10, 5)),
                                                    (124, date(2026, 10, 6))]
     assert scan.unfinished == ["GA_20261006_000125.xml"]
-    assert scan.unknown == ["GA_20261004_000121.xml.sha256", "notes.txt"]
+    assert [(s.name, s.why) for s in scan.unknown] == [
+        ("GA_20261004_000121.xml.sha256", "is a manifest without its batch"),
+        ("notes.txt", "is not named like a batch (GA_<yyyyMMdd>_<seq>.xml) or its manifest")]
+    assert scan.refused == []  # the archive sub-folder is no delivery
 
 
 def test_a_batch_without_its_manifest_is_not_read(outbox):
@@ -303,15 +306,16 @@ def test_a_short_batch_attribute_with_the_same_number_is_accepted(outbox):
 # --- gaps -----------------------------------------------------------------------
 
 
-def test_skipped_numbers_below_the_highest_are_gaps():
-    assert batch_gaps({120, 121, 123, 126}, first=120) == [122, 124, 125]
-    assert batch_gaps({1, 2, 4}) == [3]
+def test_skipped_numbers_below_the_highest_are_gaps_kept_as_ranges():
+    assert batch_gaps({120, 121, 123, 126}, first=120) == [(122, 122), (124, 125)]
+    assert batch_gaps({1, 2, 4}) == [(3, 3)]
     assert batch_gaps(set()) == []
+    assert [gap_text(g) for g in batch_gaps({1, 12, 999_999})] == ["000002–000011", "000013–999998"]
 
 
 def test_a_quarantined_or_unfinished_batch_stays_a_gap_until_it_is_loaded():
     loaded = {1, 2, 3}
-    assert batch_gaps(loaded, seen={4, 6}) == [4, 5, 6]
+    assert batch_gaps(loaded, seen={4, 6}) == [(4, 6)]
     assert batch_gaps(loaded | {4, 5, 6}, seen={4, 6}) == []
 
 
@@ -420,7 +424,8 @@ def test_every_injected_fault_is_found_where_the_simulator_put_it(tmp_path):
 
     unfinished = {r.seq for r in manifest.of("missing_manifest")}
     gaps = batch_gaps(loaded, seen=set(quarantined) | unfinished, first=manifest.batches[0].seq)
-    assert gaps == sorted({r.seq for r in manifest.of("gap")} | set(quarantined) | unfinished)
+    missing = [n for low, high in gaps for n in range(low, high + 1)]
+    assert missing == sorted({r.seq for r in manifest.of("gap")} | set(quarantined) | unfinished)
 
     # Late deliveries: a duplicate, a changed batch, and a good copy of the corrupt one.
     declared = {b.seq: b.declared_sha256() for b in scan.ready}
