@@ -13,7 +13,7 @@ from pipeline.config import ConfigError, Settings, folder_from_connection
 from pipeline.runner import StreamResult
 from pipeline.specs import SourceSpec
 from quality.expectations import aggregate, store_facts, validate_batch, write_results
-from transforms.unify import Context, unify
+from transforms.unify import Context, RecordReject, unify
 from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
@@ -37,6 +37,12 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
     rows, rejects = unify(batch, ctx, held_elsewhere=held)
     check_quality(writer, spec, stream, rows, now)
     writer.stage(stream, rows)
+    quarantine_records(writer, settings, stream, rejects, result, now)
+
+
+def quarantine_records(writer: RunWriter, settings: Settings, stream: str, rejects: list[RecordReject],
+                       result: StreamResult, now: datetime) -> None:
+    """Write record rejects (raw record encrypted) and count them."""
     cipher = settings.cipher
     writer.write_rejects([
         Reject(stream, "record", r.location, r.record_key, r.reason, r.detail,

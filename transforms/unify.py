@@ -117,11 +117,13 @@ def unify(batch: pa.RecordBatch, ctx: Context, held_elsewhere: dict[str, str] | 
 
 
 def _defect_reject(ctx: Context, where: str, defect: str, raw: str, record_no: int) -> RecordReject:
+    # Built for the one defect at hand: the raw of a not_an_object may be a number, which has no length.
     detail = {
-        "wrong_field_count": f"has {len(json.loads(raw))} fields where the header has {ctx.width}",
-        "undecodable": f"holds bytes that are not valid {ctx.encoding}; quarantined rather than garbled",
-        "not_an_object": "is not a JSON object",
-    }[defect]
+        "wrong_field_count": lambda: f"has {len(json.loads(raw))} fields where the header has {ctx.width}",
+        "undecodable": lambda: f"holds bytes that are not valid {ctx.encoding}; quarantined rather than garbled",
+        "not_an_object": lambda: "is not a JSON object",
+        "not_a_list": lambda: "is a page whose list of records is not a JSON list",
+    }[defect]()
     return RecordReject(where, None, defect, f"{ctx.source} {where}: {detail}",
                         json.dumps({"fields": json.loads(raw)}, ensure_ascii=True), record_no)
 
