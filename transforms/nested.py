@@ -6,8 +6,11 @@ extractor passes such fields on as JSON text whatever their JSON type (a string
 arrives quoted), so a string that merely holds JSON is not mistaken for an object.
 A record whose nested field has the wrong JSON type (an applicant that is a
 number, evaluations that are an object) cannot be read as the contract means it
-and is quarantined whole (`quarantine_wrong_shapes`); JSON null means none. An
-element of a nested list that is not an object becomes a defect row of its own.
+and is quarantined whole (`quarantine_wrong_shapes`). An object that is null or
+absent means none (the contracts' null rule); a list cannot be: tax's list of
+evaluations is complete every time, and what is absent from it is marked
+deleted, so a null list would delete what it failed to send. An element of a
+nested list that is not an object becomes a defect row of its own.
 """
 
 import json
@@ -57,6 +60,8 @@ def _dumps(value) -> str:
 
 
 def _kind(value) -> str:
+    if value is None:
+        return "absent or JSON null"
     if isinstance(value, bool):
         return "a JSON boolean"
     if isinstance(value, _Number):
@@ -69,6 +74,8 @@ def _kind(value) -> str:
 def quarantine_wrong_shapes(batch: pa.RecordBatch, shapes: dict[str, type], *, source: str, location: str,
                             key_column: str) -> tuple[pa.RecordBatch, list[RecordReject]]:
     """The rows whose nested fields have their JSON type (`shapes`: column → dict or list), and rejects for the rest.
+
+    An object may be null or absent; a list may not.
 
     A rejected record keeps its key and is kept whole (encrypted by the caller),
     as a defect: a replay would not run these steps, so it is not replayable.
@@ -83,7 +90,7 @@ def quarantine_wrong_shapes(batch: pa.RecordBatch, shapes: dict[str, type], *, s
         if not defects[i]:
             for column, expected in shapes.items():
                 value = _parse(columns[column][i]) if column in columns else None
-                if value is not None and not isinstance(value, expected):
+                if not isinstance(value, expected) and (value is not None or expected is list):
                     wrong = column, expected, value
                     break
         keep.append(wrong is None)

@@ -424,18 +424,26 @@ def test_tax_evaluations_that_are_not_objects_are_quarantined_and_their_case_loa
     assert_nowhere_in_clear(store_url, NUMBERS, [logged.text])
 
 
-@pytest.mark.parametrize("evaluations", [{"assessNumber": 1, "satisfaction": 5}, 7, f"[{PHONE}]", True],
-                         ids=["object", "number", "string", "boolean"])
+ABSENT = object()
+
+
+@pytest.mark.parametrize("evaluations", [{"assessNumber": 1, "satisfaction": 5}, 7, f"[{PHONE}]", True, None, ABSENT],
+                         ids=["object", "number", "string", "boolean", "null", "absent"])
 def test_tax_evaluations_of_the_wrong_json_type_quarantine_their_case(evaluations, store_url, spec_with, logged):
-    peer = tax_peer(lambda n, cursor: tax_page([tax_case("TX1", evaluations=evaluations), tax_case("TX2")]))
+    """Evaluations come as a complete list; what cannot be read as one must not delete the stored ones."""
+    broken = tax_case("TX1", evaluations=evaluations)
+    if evaluations is ABSENT:
+        del broken["evaluations"]
+    peer = tax_peer(lambda n, cursor: tax_page([broken, tax_case("TX2")]))
     with peer:
         run("tax", store_url, peer)
     runs = ledger(store_url)
     assert (runs["cases"]["extracted"], runs["cases"]["inserted"], runs["cases"]["quarantined"]) == (2, 1, 1)
     assert rejects(store_url) == [("cases", "not_a_list", "TX1")]
     (detail,) = [r["detail"] for r in rows(store_url, "SELECT detail FROM etl_reject")]
-    kind = {dict: "object", int: "number", str: "string", bool: "boolean"}[type(evaluations)]
-    assert detail == f"tax cases page 1 record 1 (TX1): evaluations is a JSON {kind}, not a JSON list"
+    kind = {dict: "a JSON object", int: "a JSON number", str: "a JSON string", bool: "a JSON boolean"}.get(
+        type(evaluations), "absent or JSON null")
+    assert detail == f"tax cases page 1 record 1 (TX1): evaluations is {kind}, not a JSON list"
     assert [r["eval_no"] for r in rows(store_url, "SELECT eval_no FROM service_evaluation")] == ["TX2#1"]
     assert_nowhere_in_clear(store_url, NUMBERS, [logged.text])
 
@@ -468,13 +476,14 @@ def test_tax_an_applicant_of_null_means_none_and_the_case_loads(store_url, spec_
     assert rejects(store_url) == []
 
 
-def test_tax_a_quarantined_case_leaves_its_stored_evaluations_alone(store_url, spec_with, logged):
+@pytest.mark.parametrize("evaluations", [{"broken": True}, None], ids=["object", "null"])
+def test_tax_a_quarantined_case_leaves_its_stored_evaluations_alone(evaluations, store_url, spec_with, logged):
     """A case whose list cannot be read says nothing about which evaluations it lost."""
     first = tax_case("TX1")
     peer = tax_peer(lambda n, cursor: tax_page([first]))
     with peer:
         run("tax", store_url, peer)
-    later = tax_case("TX1", updatedAt=first["updatedAt"] + 60_000, evaluations={"broken": True})
+    later = tax_case("TX1", updatedAt=first["updatedAt"] + 60_000, evaluations=evaluations)
     peer = tax_peer(lambda n, cursor: tax_page([later]))
     with peer:
         settings = Settings.resolve(store_url=store_url, connections={
