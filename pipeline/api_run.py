@@ -1,7 +1,14 @@
-"""One run over a REST source (market, tax): one update-time window, every stream, one transaction."""
+"""One run over a REST source (market, tax): one update-time window, every stream, one transaction.
+
+The run has one deadline (the spec's run_deadline_seconds, from its start) shared by
+its streams. Nested fields (tax's applicant object and evaluations list) reach the
+transforms as JSON text of any type; a record whose nested field has the wrong
+JSON type is quarantined whole before the rest is flattened and unified.
+"""
 
 import logging
 from datetime import datetime, time, timedelta, timezone
+from time import monotonic
 
 import sqlalchemy as sa
 
@@ -11,9 +18,9 @@ from pipeline.config import ConfigError, Settings
 from pipeline.connections import base_url, credentials
 from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
-from pipeline.staging import merge_and_record, unify_and_stage
+from pipeline.staging import merge_and_record, quarantine_records, unify_and_stage
 from schemas.sql import sql_tables
-from transforms.nested import flatten_object, unnest_list
+from transforms.nested import flatten_object, quarantine_wrong_shapes, unnest_list
 from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
@@ -37,15 +44,18 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
         start, end = _window(writer, spec, window, started)
         notes["window"] = [start.isoformat(), end.isoformat()]
         if start < end:
+            deadline = None
             for stream, stream_spec in spec.streams.items():
                 if "nested_in" in stream_spec.extract:
                     continue  # read with its parent stream
-                config = HttpApiConfig.from_dict(
-                    {"source": spec.name, "base_url": base_url(conn), **spec.extract, **stream_spec.extract})
-                extractor = HttpApiExtractor(config, credentials(conn, config.auth.kind))
                 nested = {s: n for s, n in spec.streams.items() if n.extract.get("nested_in") == stream}
-                for batch in extractor.read_window(start, end):
-                    _load_batch(writer, spec, settings, stream, batch, results, started, nested)
+                shapes = _shapes(spec, stream, nested)
+                config = HttpApiConfig.from_dict({"source": spec.name, "base_url": base_url(conn), **spec.extract,
+                                                  **stream_spec.extract, "json_fields": list(shapes)})
+                deadline = deadline or monotonic() + config.run_deadline_seconds
+                extractor = HttpApiExtractor(config, credentials(conn, config.auth.kind))
+                for batch in extractor.read_window(start, end, deadline=deadline):
+                    _load_batch(writer, spec, settings, stream, batch, results, started, nested, shapes)
                 stats = extractor.stats
                 results[stream].declared_total = stats.declared_total
                 notes[stream] = {"read": stats.read, "distinct_keys": stats.distinct_keys, "passes": stats.passes,
@@ -81,24 +91,31 @@ def _window(writer: RunWriter, spec: SourceSpec, window, now: datetime) -> tuple
     return start, max(start, end)
 
 
+def _shapes(spec: SourceSpec, stream: str, nested: dict) -> dict[str, type]:
+    """The stream's nested fields and their JSON type: objects its dotted fields read from, lists its children."""
+    objects = {f.split(".")[0]: dict for f in spec.streams[stream].fields.values() if "." in f}
+    return objects | {child.extract["list_column"]: list for child in nested.values()}
+
+
 def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, stream: str, batch, results, now,
-                nested: dict) -> None:
+                nested: dict, shapes: dict[str, type]) -> None:
     stream_spec = spec.streams[stream]
-    for column in {f.split(".")[0] for f in stream_spec.fields.values() if "." in f}:
-        batch = flatten_object(batch, column)
-    _unify_and_stage(writer, spec, settings, stream, batch, results, now)
+    location = _location(stream, batch)
+    results[stream].extracted += batch.num_rows
+    readable, rejects = quarantine_wrong_shapes(batch, shapes, source=spec.name, location=location,
+                                                key_column=stream_spec.extract["key_field"])
+    quarantine_records(writer, settings, stream, rejects, results[stream], now)
+    for column in (c for c, shape in shapes.items() if shape is dict):
+        readable = flatten_object(readable, column)
+    unify_and_stage(writer, spec, settings, stream, readable, results[stream], now, location=location)
     for child, child_spec in nested.items():
         extract = child_spec.extract
+        # From every parent, its applicant readable or not: an evaluation is loaded on its own merits.
         rows = unnest_list(batch, extract["list_column"], parent_columns=[stream_spec.extract["key_field"],
                            stream_spec.fields["source_updated_at"]],
                            id_column=child_spec.fields["eval_no"], id_parts=tuple(extract["id_parts"]))
-        _unify_and_stage(writer, spec, settings, child, rows, results, now)
-
-
-def _unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, stream: str, batch, results,
-                     now: datetime) -> None:
-    results[stream].extracted += batch.num_rows
-    unify_and_stage(writer, spec, settings, stream, batch, results[stream], now, location=_location(stream, batch))
+        results[child].extracted += rows.num_rows
+        unify_and_stage(writer, spec, settings, child, rows, results[child], now, location=f"{child} of {location}")
 
 
 def _location(stream: str, batch) -> str:

@@ -17,7 +17,7 @@ from pipeline.runner import StreamResult
 from pipeline.specs import SourceSpec
 from quality.expectations import aggregate, finding_results, findings_found, store_facts, validate_batch, write_results
 from transforms.pii import mask_free_text
-from transforms.unify import Context, unify
+from transforms.unify import Context, RecordReject, unify
 from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
@@ -43,6 +43,12 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
     rows, rejects, findings = unify(batch, ctx, held_elsewhere=held)
     check_quality(writer, spec, stream, rows, now, findings)
     writer.stage(stream, rows)
+    quarantine_records(writer, settings, stream, rejects, result, now)
+
+
+def quarantine_records(writer: RunWriter, settings: Settings, stream: str, rejects: list[RecordReject],
+                       result: StreamResult, now: datetime) -> None:
+    """Write record rejects (raw record encrypted) and count them."""
     cipher = settings.cipher
     writer.write_rejects([
         Reject(stream, "record", r.location, r.record_key, r.reason, r.detail,

@@ -2,7 +2,8 @@
 
 Anything an auditor must look at is a finding: a ledger row that does not
 balance, a declared total that differs from what was read, a file or batch
-quarantined whole, a police batch gap, an unknown code value, a failed run.
+quarantined whole, a police batch gap, an unknown code value, a failed run,
+exchange-database rows whose UPDATE_TIME the cursor cannot reach.
 """
 
 import json
@@ -19,13 +20,21 @@ BEIJING = timezone(timedelta(hours=8))
 COUNTS = ("extracted", "inserted", "updated", "unchanged", "quarantined", "duplicates")
 # transforms.unify's unknown-code detail: `<column> (<field>): <'code' or its shape>, not in the <source> code map`.
 _CODE_VALUE = re.compile(r"(\S+) \((\w+)\): ('[^']*'|an empty value|\d+ characters? \([^)]*\)), not in the")
+# Rejects of rows an exchange database's cursor cannot reach (extractors.sql), each quarantined once.
+_UNREACHABLE = {
+    "missing_update_time": "without a usable UPDATE_TIME (NULL, a zero date or no time): the cursor can never "
+                           "read them",
+    "future_update_time": "with an UPDATE_TIME far past the source database's clock: the cursor reads them only "
+                          "when that time comes",
+}
 
 
 @dataclass
 class Finding:
     source: str
     day: date | None
-    kind: str  # unbalanced_ledger, total_mismatch, file_quarantined, batch_gap, unknown_code, failed_run
+    kind: str  # unbalanced_ledger, total_mismatch, file_quarantined, batch_gap, unknown_code, failed_run,
+    # missing_update_time, future_update_time
     detail: str
     count: int = 1
 
@@ -74,6 +83,7 @@ def reconcile(engine: sa.Engine, source: str | None = None, first: date | None =
         out.rows.append({"source": src, "day": day.isoformat(), "stream": stream, **row})
 
     codes: dict[tuple, int] = defaultdict(int)
+    unreachable: dict[tuple, int] = defaultdict(int)
     for r in rejects:
         day = r["created_at"].astimezone(BEIJING).date()
         if r["kind"] == "file":
@@ -82,8 +92,12 @@ def reconcile(engine: sa.Engine, source: str | None = None, first: date | None =
             m = _CODE_VALUE.search(r["detail"])
             what = f"{m[1]} ({m[2]}) = {m[3]}" if m else r["detail"]
             codes[(r["source"], day, r["stream"], what)] += 1
+        elif r["reason"] in _UNREACHABLE:
+            unreachable[(r["source"], day, r["stream"], r["reason"])] += 1
     for (src, day, stream, what), n in sorted(codes.items()):
         out.findings.append(Finding(src, day, "unknown_code", f"{stream} {what}", n))
+    for (src, day, stream, reason), n in sorted(unreachable.items()):
+        out.findings.append(Finding(src, day, reason, f"{stream}: {n} row(s) {_UNREACHABLE[reason]}", n))
     _gap_findings(marks, out)
     return out
 

@@ -280,14 +280,15 @@ def test_every_row_is_delivered_exactly_as_stored(month_in_db):
     url, month = month_in_db
     rows, reader = read(cases_source(url, batch_rows=700))
     sqlite = url.startswith("sqlite")
-    got = [_as_read({k: v for k, v in r.items() if k != "_record_no"}, sqlite) for r in rows]
+    got = [_as_read({k: v for k, v in r.items() if not k.startswith("_")}, sqlite) for r in rows]
     expected = sorted(month.cases, key=lambda r: (r["UPDATE_TIME"], r["ORGBUSNO"].encode()))
-    assert list(rows[0]) == [c.name for c in medins_db.EX_CASE.columns] + ["_record_no"]
+    assert list(rows[0]) == [c.name for c in medins_db.EX_CASE.columns] + ["_record_no", "_defect", "_raw"]
+    assert all(r["_defect"] is None and r["_raw"] is None for r in rows)
     assert got == [_as_read(r, sqlite) for r in expected]
     assert [r["_record_no"] for r in rows] == list(range(1, len(rows) + 1)) and reader.rows_read == len(rows)
 
     evaluations, _ = read(SqlTable(url=url, table="EX_EVALUATE", id_column="EVAID"))
-    assert [{k: v for k, v in r.items() if k != "_record_no"} for r in evaluations] == sorted(
+    assert [{k: v for k, v in r.items() if not k.startswith("_")} for r in evaluations] == sorted(
         month.evaluations, key=lambda r: (r["UPDATE_TIME"], r["EVAID"].encode()))
 
 

@@ -189,6 +189,8 @@ def _defect_reject(ctx: Context, where: str, defect: str, raw: str | None, recor
         detail = f"holds bytes that are not valid {ctx.encoding}; quarantined rather than garbled"
     elif defect == "not_an_object":
         detail = "is not a JSON object"
+    elif defect == "not_a_list":
+        detail = "is a page whose list of records is not a JSON list"
     else:
         detail = f"could not be read into fields ({describe_value(defect)})"
     return RecordReject(where, key, defect, f"{ctx.source} {where} ({key or 'no key'}): {detail}",
