@@ -131,6 +131,24 @@ class FernetCipher:
             raise UndecryptableToken("not a Fernet token of this key") from exc
 
 
+def sm4_gcm_encrypt(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+    """SM4-GCM (GB/T 32907 SM4 in GCM mode, as in RFC 8998): ciphertext followed by the 16-byte tag."""
+    encryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(aad)
+    return encryptor.update(data) + encryptor.finalize() + encryptor.tag
+
+
+def sm4_gcm_decrypt(key: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """The plaintext of ciphertext-and-tag; UndecryptableToken if the tag does not verify under `key`."""
+    body, tag = sealed[:-_TAG_BYTES], sealed[-_TAG_BYTES:]
+    decryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce, tag)).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    try:
+        return decryptor.update(body) + decryptor.finalize()
+    except InvalidTag as exc:
+        raise UndecryptableToken("the SM4-GCM tag does not verify under this key") from exc
+
+
 class Sm4GcmCipher:
     def __init__(self, key: bytes):
         if len(key) != SM4_KEY_BYTES:
@@ -139,22 +157,13 @@ class Sm4GcmCipher:
 
     def encrypt(self, data: bytes) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
-        encryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
-        encryptor.authenticate_additional_data(SM4_GCM_V1)
-        body = encryptor.update(data) + encryptor.finalize()
-        return SM4_GCM_V1 + nonce + body + encryptor.tag
+        return SM4_GCM_V1 + nonce + sm4_gcm_encrypt(self._key, nonce, data, SM4_GCM_V1)
 
     def decrypt(self, token: bytes) -> bytes:
         token = bytes(token)
         if len(token) < 1 + _NONCE_BYTES + _TAG_BYTES or token[:1] != SM4_GCM_V1:
             raise UndecryptableToken("not an SM4-GCM token of silobridge")
-        nonce, body, tag = token[1:1 + _NONCE_BYTES], token[1 + _NONCE_BYTES:-_TAG_BYTES], token[-_TAG_BYTES:]
-        decryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce, tag)).decryptor()
-        decryptor.authenticate_additional_data(SM4_GCM_V1)
-        try:
-            return decryptor.update(body) + decryptor.finalize()
-        except InvalidTag as exc:
-            raise UndecryptableToken("the SM4-GCM tag does not verify under this key") from exc
+        return sm4_gcm_decrypt(self._key, token[1:1 + _NONCE_BYTES], token[1 + _NONCE_BYTES:], SM4_GCM_V1)
 
 
 def quarantine_cipher(suite: str, key: bytes) -> FernetCipher | Sm4GcmCipher:
