@@ -171,3 +171,15 @@ def test_a_quarantine_key_of_the_wrong_kind_for_the_suite_is_one_sentence(monkey
     monkeypatch.setenv("SILOBRIDGE_CRYPTO", "gm")
     with pytest.raises(ConfigError, match="'gm', which is not a crypto suite: use standard .* or sm"):
         Settings.resolve(store_url="sqlite://")
+
+
+def test_without_a_configured_one_the_sm4_quarantine_key_is_derived_by_hkdf_with_sm3(monkeypatch):
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    monkeypatch.setenv("SILOBRIDGE_PII_KEY", "部署密钥-2026")
+    monkeypatch.setenv("SILOBRIDGE_CRYPTO", "sm")
+    settings = Settings.resolve(store_url="sqlite://")
+    derived = HKDF(algorithm=hashes.SM3(), length=16, salt=None,
+                   info=b"silobridge quarantine sm4").derive("部署密钥-2026".encode())
+    token = settings.cipher.encrypt(b"raw record")
+    assert Sm4GcmCipher(derived).decrypt(token) == b"raw record"
