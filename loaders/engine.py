@@ -8,6 +8,7 @@ the engine's lock timeout (seconds), and a run that gives up raises StoreBusy.
 import logging
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ log = logging.getLogger("silobridge")
 
 DEFAULT_LOCK_TIMEOUT = 600.0
 _TIMEOUT_OPTION = "silobridge_lock_timeout"
+_BUSY_SLICE_MS = 200
 
 
 class StoreError(RuntimeError):
@@ -110,42 +112,48 @@ def _sqlite_engine(url: sa.URL, timeout: float) -> sa.Engine:
 
 
 def _begin_immediate(dbapi: sqlite3.Connection, timeout: float, database: str | None) -> None:
-    """Take SQLite's one write lock; if another run holds it, say so and wait up to `timeout` seconds."""
+    """Take SQLite's one write lock; if another run holds it, say so and wait up to `timeout` seconds.
+
+    The wait is a loop of short busy waits, so that a signal (SIGTERM) is handled within a fraction of a second.
+    """
+    deadline = time.monotonic() + timeout
+    waited = False
     try:
         dbapi.execute("PRAGMA busy_timeout = 0")
-        try:
-            dbapi.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorname != "SQLITE_BUSY":
-                raise
-        log.warning("waiting up to %g s for another run to release the store %s (SQLite lets one run write at a time)",
-                    timeout, database)
-        dbapi.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        try:
-            dbapi.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorname != "SQLITE_BUSY":
-                raise
-            raise StoreBusy(
-                f"gave up after {timeout:g} s waiting for another run to release the store {database} (SQLite lets "
-                "one run write at a time); run again once it has finished, or allow a longer wait with "
-                "SILOBRIDGE_LOCK_TIMEOUT"
-            ) from exc
+        while True:
+            try:
+                dbapi.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorname != "SQLITE_BUSY":
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusy(
+                        f"gave up after {timeout:g} s waiting for another run to release the store {database} (SQLite "
+                        "lets one run write at a time); run again once it has finished, or allow a longer wait with "
+                        "SILOBRIDGE_LOCK_TIMEOUT"
+                    ) from exc
+            if not waited:
+                waited = True
+                log.warning("waiting up to %g s for another run to release the store %s (SQLite lets one run "
+                            "write at a time)", timeout, database)
+                dbapi.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
     finally:
         dbapi.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
 
 
 def explain(url: str, exc: sa.exc.DBAPIError) -> StoreError:
-    """One sentence for a store that could not be opened: wrong (StoreMisconfigured) or not answering."""
+    """One sentence for a store that could not be opened or went away: wrong (StoreMisconfigured) or not answering."""
     where = describe(url)
     orig = exc.orig
     if isinstance(orig, sqlite3.Error):
         if getattr(orig, "sqlite_errorname", "") == "SQLITE_NOTADB":
             return StoreMisconfigured(f"{sqlite_file(url)} is not a SQLite database: point --store or the Airflow "
                                       "connection silobridge_store at the store's file, or at a new path")
-        return StoreMisconfigured(f"the SQLite store {sqlite_file(url)} cannot be opened ({orig}): it must be a "
-                                  "file that silobridge may read and write, in a folder that exists")
+        if getattr(orig, "sqlite_errorname", "") in ("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_READONLY"):
+            return StoreMisconfigured(f"the SQLite store {sqlite_file(url)} cannot be opened ({orig}): it must be "
+                                      "a file that silobridge may read and write, in a folder that exists")
+        return StoreError(f"the SQLite store {sqlite_file(url)} failed ({orig})")
     first = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
     # "connection failed: connection to server at "h", port 5432 failed: FATAL:  role "x" does not exist"
     detail = re.sub(r"^.*failed: ", "", first).strip()

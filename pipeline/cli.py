@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = args.store or _default_store_url()
         return _dispatch(args, url)
-    except (ConfigError, SpecError, RunFailed, StoreError, sa.exc.DBAPIError) as exc:
-        if isinstance(exc, sa.exc.DBAPIError):
-            exc = explain(url, exc)  # the store went away or refused a command half-way
+    except (ConfigError, SpecError, RunFailed, StoreError, sa.exc.OperationalError) as exc:
+        if isinstance(exc, sa.exc.OperationalError):
+            exc = explain(url, exc)  # the store went away half-way
         if args.debug:
             err.print(escape("".join(traceback.format_exception(exc))), soft_wrap=True, highlight=False)
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)

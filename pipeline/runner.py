@@ -217,6 +217,7 @@ def _check_source(spec: SourceSpec, settings: Settings) -> None:
 
 def _record_failure(engine: sa.Engine, spec: SourceSpec, run_id: str, started: datetime, reason: str,
                     window: tuple[datetime, datetime] | None) -> None:
+    log.info("%s; recording its failed ledger rows", reason)
     try:
         record_failed_run(engine, spec.name, run_id, list(spec.streams), started, reason, window or (None, None))
     except (sa.exc.DBAPIError, StoreError) as exc:
