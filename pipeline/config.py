@@ -136,7 +136,8 @@ class Settings:
             )
         secret = pii.encode("utf-8")
         configured = _secret((quarantine_key, "the quarantine key given"), "SILOBRIDGE_QUARANTINE_KEY",
-                             help=_QUARANTINE_HELP[suite], or_else=", or unset it to derive one from the pseudonymization key")
+                             help=_QUARANTINE_HELP[suite],
+                             or_else=", or unset it to derive one from the pseudonymization key")
         return cls(
             store_url=store_url,
             home=base,
@@ -152,7 +153,8 @@ class Settings:
 _QUARANTINE_HELP = {
     STANDARD: "a Fernet key, made with `python -c 'from cryptography.fernet import Fernet; "
               "print(Fernet.generate_key().decode())'`",
-    SM: "32 hex characters (an SM4 key of 16 bytes), made with `python -c 'import secrets; print(secrets.token_hex(16))'`",
+    SM: "32 hex characters (an SM4 key of 16 bytes), made with "
+        "`python -c 'import secrets; print(secrets.token_hex(16))'`",
 }
 
 

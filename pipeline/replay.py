@@ -11,7 +11,6 @@ them stops the replay with one sentence.
 
 import json
 import logging
-from collections import defaultdict
 from datetime import datetime, timezone
 
 import pyarrow as pa
@@ -32,25 +31,40 @@ log = logging.getLogger("silobridge")
 
 def replay(settings: Settings, reason: str, source: str | None = None) -> list[RunResult]:
     engine = open_store(settings)
-    table = sql_tables["etl_reject"]
-    query = sa.select(table).where(table.c.reason == reason, table.c.kind == "record", table.c.replayed_at.is_(None))
-    if source:
-        query = query.where(table.c.source == source)
-    with engine.connect() as conn:
-        pending = conn.execute(query.order_by(table.c.reject_id)).mappings().all()
-    by_source: dict[str, list] = defaultdict(list)
-    for row in pending:
-        by_source[row["source"]].append(row)
     try:
         results = []
-        for name, rows in sorted(by_source.items()):
+        for name in _sources_with(engine, reason, source):
             with source_lock(engine, name):
-                results.append(_replay_source(engine, settings, name, rows))
+                # Read under the source's lock: a replay started at the same time finds these replayed.
+                rows = _pending(engine, reason, name)
+                if rows:
+                    results.append(_replay_source(engine, settings, name, rows))
         return results
     except StoreKeyMismatch as exc:  # another run recorded other keys since open_store looked
         raise ConfigError(key_mismatch(exc.differences, describe(settings.store_url))) from exc
     finally:
         engine.dispose()
+
+
+def _waiting(reason: str):
+    table = sql_tables["etl_reject"]
+    return table, (table.c.reason == reason, table.c.kind == "record", table.c.replayed_at.is_(None))
+
+
+def _sources_with(engine: sa.Engine, reason: str, source: str | None) -> list[str]:
+    table, waiting = _waiting(reason)
+    query = sa.select(table.c.source).where(*waiting).distinct()
+    if source:
+        query = query.where(table.c.source == source)
+    with engine.connect() as conn:
+        return sorted(conn.execute(query).scalars())
+
+
+def _pending(engine: sa.Engine, reason: str, source: str) -> list:
+    table, waiting = _waiting(reason)
+    with engine.connect() as conn:
+        return conn.execute(sa.select(table).where(*waiting, table.c.source == source)
+                            .order_by(table.c.reject_id)).mappings().all()
 
 
 def _replay_source(engine: sa.Engine, settings: Settings, source: str, rejects: list) -> RunResult:
@@ -59,7 +73,8 @@ def _replay_source(engine: sa.Engine, settings: Settings, source: str, rejects: 
     run_id = new_run_id(f"{source}-replay", started)
     results = {stream: StreamResult(stream) for stream in spec.streams}
     outcomes: dict[int, str] = {}
-    batches = {stream: _batch(settings, source, [r for r in rejects if r["stream"] == stream]) for stream in spec.streams}
+    batches = {stream: _batch(settings, source, [r for r in rejects if r["stream"] == stream])
+               for stream in spec.streams}
     with RunWriter(engine, source, run_id) as writer:
         before = writer.conn.execute(sa.select(sa.func.max(sql_tables["etl_reject"].c.reject_id))).scalar() or 0
         for stream in spec.streams:
@@ -97,8 +112,9 @@ def _batch(settings: Settings, source: str, rejects: list) -> tuple[pa.RecordBat
         except UndecryptableToken as exc:
             raise ConfigError(
                 f"{source}: quarantined record {r['reject_id']} does not open with the configured quarantine key "
-                f"({QUARANTINE_ALGORITHM[settings.crypto]}): set SILOBRIDGE_QUARANTINE_KEY (or, if it was derived, SILOBRIDGE_PII_KEY "
-                "and SILOBRIDGE_CRYPTO) to what the store was set up with; nothing was replayed"
+                f"({QUARANTINE_ALGORITHM[settings.crypto]}): set SILOBRIDGE_QUARANTINE_KEY (or, if it was derived, "
+                "SILOBRIDGE_PII_KEY and SILOBRIDGE_CRYPTO) to what the store was set up with; nothing of "
+                f"{source} was replayed"
             ) from exc
         payload = json.loads(plain.decode("utf-8", "surrogatepass"))
         if "record" not in payload:

@@ -5,8 +5,9 @@ What a run can end in:
 - ConfigError, before anything is read and with no ledger row: an unknown
   source, a missing connection or drop folder, a missing or blank key, a wrong
   store URL or credentials, keys or a crypto suite other than the store's;
-- StoreUnreachable (loaders.engine), with no ledger row: the store's server
-  does not answer (worth retrying);
+- StoreUnreachable or StoreBusy (loaders.engine), with no ledger row: the
+  store's server does not answer, or another run held a new or outdated store
+  for longer than SILOBRIDGE_LOCK_TIMEOUT while upgrading it (worth retrying);
 - RunFailed, with its failed `etl_run` rows committed and nothing else: a
   source fault, a run that gave up waiting for another one (SILOBRIDGE_LOCK_TIMEOUT),
   or (RunTerminated) a run stopped by SIGTERM, its reason starting `terminated`.
@@ -24,7 +25,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from loaders.engine import StoreBusy, StoreError, StoreMisconfigured, describe, explain, make_engine
+from loaders.engine import StoreError, StoreMisconfigured, describe, explain, make_engine
 from loaders.locks import source_lock
 from loaders.run_writer import StoreKeyMismatch, key_differences, record_failed_run, recorded_keys, with_store_keys
 from loaders.schema import upgrade
@@ -142,7 +143,7 @@ def run_source(source: str, settings: Settings, *, window: tuple[datetime, datet
                     result = _RUNNERS[spec.kind]()(spec, settings, engine, run_id, started, window, progress)
             except StoreKeyMismatch as exc:  # another run recorded other keys since open_store looked
                 raise ConfigError(key_mismatch(exc.differences, describe(settings.store_url))) from exc
-            except ConfigError:
+            except ConfigError:  # found by a kind before it read anything (e.g. credentials): no ledger row
                 raise
             except _Terminated as exc:
                 reason = (f"terminated: {source} run {run_id} was stopped by SIGTERM (e.g. Airflow stopping the task) "
@@ -180,10 +181,7 @@ def open_store(settings: Settings) -> sa.Engine:
         except sa.exc.DBAPIError as exc:
             error = explain(settings.store_url, exc)
             raise (ConfigError(str(error)) if isinstance(error, StoreMisconfigured) else error) from exc
-        try:
-            upgrade(engine)
-        except StoreBusy as exc:
-            raise RunFailed(f"the store {describe(settings.store_url)} could not be upgraded: {exc}") from exc
+        upgrade(engine)
         with engine.connect() as conn:
             differences = key_differences(settings.store_keys(), recorded_keys(conn))
         if differences:
@@ -236,10 +234,10 @@ def _sigterm_ends_the_run() -> Iterator[None]:
     SIGKILL 5 s later: it is called first, then the run stops and rolls back.
     A second SIGTERM while the failed ledger row is written is ignored.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
+    previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    if previous in (None, signal.SIG_IGN):
+        yield  # handlers can only be set from the main thread; a process that ignores SIGTERM keeps doing so
         return
-    previous = signal.getsignal(signal.SIGTERM)
     stopping = False
 
     def _on_sigterm(signum, frame):
