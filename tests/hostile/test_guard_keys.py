@@ -136,7 +136,7 @@ def test_a_replay_with_the_wrong_quarantine_key_says_so_in_one_sentence(store_ur
     assert main(["--store", store_url, "rejects", "replay", "--reason", "unknown_code"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: hrss: quarantined record ") and err.count("\n") == 1
-    assert "does not open with the configured quarantine key (Fernet)" in err and "nothing was replayed" in err
+    assert "does not open with the configured quarantine key (Fernet)" in err and "nothing of hrss was replayed" in err
     assert _ledger(store_url) == before
     assert rows(store_url, "SELECT COUNT(*) AS n FROM etl_reject WHERE replayed_at IS NOT NULL") == [{"n": 0}]
 
