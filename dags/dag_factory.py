@@ -130,7 +130,7 @@ def resolve_settings(source: str, conn_id: str) -> Settings:
         pii_key=Variable.get(PII_KEY_VARIABLE, default=None),
         connections={conn_id: conn} if conn is not None else None,
     )
-    _mask(settings.pii_key.decode("utf-8"))  # from the variable or the environment: never in task logs
+    _mask(settings.pii_key.secret.decode("utf-8"))  # from the variable or the environment: never in task logs
     return settings
 
 

@@ -14,17 +14,22 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
+from loaders.engine import StoreError, lock_timeout
+from loaders.locks import pg_lock
 from schemas.arrow import UNIFIED_BATCH_SCHEMAS
 from schemas.sql import Instant, sql_tables
 from schemas.tables import INSTANT, MONEY, PRECEDENCE, STREAM_TABLES
 
 _LOOKUP_CHUNK = 900  # stays under every backend's bind-parameter limit
+_KEYS_OPTION = "silobridge_store_keys"
 
 
 @dataclass
@@ -64,10 +69,19 @@ class RunWriter:
 
     def __enter__(self) -> "RunWriter":
         self.conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
-        self._tx = self.conn.begin()
-        if not self.sqlite:
-            # One run per source at a time; SQLite gets the same from BEGIN IMMEDIATE.
-            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(self.source.encode())})
+        try:
+            self._tx = self.conn.begin()
+            if not self.sqlite:
+                # One transaction per source at a time (a run also holds loaders.locks.source_lock);
+                # SQLite gets the same from BEGIN IMMEDIATE.
+                pg_lock(self.conn, zlib.crc32(self.source.encode()), lock_timeout(self.engine), transaction=True,
+                        waiting=f"another {self.source} run to commit")
+            keys = self.engine.get_execution_options().get(_KEYS_OPTION)
+            if keys:
+                record_store_keys(self.conn, keys, self.run_id, datetime.now(timezone.utc))
+        except BaseException:
+            self.conn.close()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -287,15 +301,72 @@ def write_ledger(conn: sa.Connection, row: dict) -> None:
 
 def record_failed_run(engine: sa.Engine, source: str, run_id: str, streams: list[str], started_at: datetime,
                       reason: str, window: tuple[datetime | None, datetime | None] = (None, None)) -> None:
-    """A failed run commits its ledger rows and nothing else."""
+    """A failed run commits its ledger rows and nothing else.
+
+    A stream that already has its row (a run stopped after its commit, e.g. while archiving) keeps it.
+    """
     zero = dict.fromkeys(("extracted", "inserted", "updated", "unchanged", "stale", "quarantined", "duplicates"), 0)
+    ledger = sql_tables["etl_run"]
     with engine.begin() as conn:
-        for stream in streams:
+        done = set(conn.execute(sa.select(ledger.c.stream).where(ledger.c.run_id == run_id)).scalars())
+        for stream in (s for s in streams if s not in done):
             write_ledger(conn, {
                 "run_id": run_id, "stream": stream, "source": source, "status": "failed",
                 "failure_reason": reason, "started_at": started_at, "finished_at": datetime.now(timezone.utc),
                 "window_start": window[0], "window_end": window[1], **zero,
             })
+
+
+# -- the keys a store was set up with (table store_key) -------------------
+
+
+@dataclass(frozen=True)
+class StoreKey:
+    purpose: str  # "pseudonym" or "quarantine"
+    suite: str
+    algorithm: str
+    fingerprint: str
+
+
+class StoreKeyMismatch(StoreError):
+    """A key or crypto suite differs from the one the store recorded; `differences` pairs (wanted, recorded)."""
+
+    def __init__(self, differences: list[tuple[StoreKey, dict]]):
+        super().__init__(", ".join(f"{w.purpose} key differs from the one the store recorded" for w, _ in differences))
+        self.differences = differences
+
+
+def with_store_keys(engine: sa.Engine, keys: Iterable[StoreKey]) -> sa.Engine:
+    """The engine whose RunWriters record `keys` on a store's first run and refuse other keys afterwards."""
+    return engine.execution_options(**{_KEYS_OPTION: tuple(keys)})
+
+
+def recorded_keys(conn: sa.Connection) -> dict[str, dict]:
+    """purpose → the store_key row."""
+    table = sql_tables["store_key"]
+    return {row["purpose"]: dict(row) for row in conn.execute(sa.select(table)).mappings()}
+
+
+def key_differences(keys: Iterable[StoreKey], recorded: dict[str, dict]) -> list[tuple[StoreKey, dict]]:
+    """The wanted keys whose suite, algorithm or fingerprint differs from the recorded one."""
+    return [(k, recorded[k.purpose]) for k in keys if k.purpose in recorded
+            and (recorded[k.purpose]["suite"], recorded[k.purpose]["algorithm"], recorded[k.purpose]["fingerprint"])
+            != (k.suite, k.algorithm, k.fingerprint)]
+
+
+def record_store_keys(conn: sa.Connection, keys: Iterable[StoreKey], run_id: str, now: datetime) -> None:
+    """Record the keys a store has none of yet; raise StoreKeyMismatch if it recorded others."""
+    keys = tuple(keys)
+    table = sql_tables["store_key"]
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    for key in keys:
+        # Two first runs of different sources may meet here: the first insert wins, the second compares.
+        conn.execute(insert.values(purpose=key.purpose, suite=key.suite, algorithm=key.algorithm,
+                                   fingerprint=key.fingerprint, run_id=run_id, created_at=now)
+                     .on_conflict_do_nothing(index_elements=["purpose"]))
+    differences = key_differences(keys, recorded_keys(conn))
+    if differences:
+        raise StoreKeyMismatch(differences)
 
 
 def _sqlite_values(column: pa.ChunkedArray, logical: str) -> list:

@@ -1,22 +1,30 @@
-"""The `silobridge` command line."""
+"""The `silobridge` command line.
+
+An error is one sentence on stderr (`--debug` adds the traceback): exit 2,
+or 143 for a run stopped by SIGTERM. Commands that only read never create or
+upgrade a store; they say when there is none yet or it needs `silobridge upgrade`.
+"""
 
 import argparse
 import logging
 import sys
+import traceback
 from datetime import date
 from pathlib import Path
 
+import sqlalchemy as sa
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from loaders.engine import describe, make_engine
-from loaders.schema import upgrade
+from loaders.engine import StoreError, describe, explain, make_engine, sqlite_file
+from loaders.schema import NoStore, require_current, upgrade
 from pipeline import views
-from pipeline.config import ConfigError, Settings, home
+from pipeline.config import ConfigError, Settings, home, lock_timeout_setting
 from pipeline.reports import report_path
-from pipeline.runner import RunFailed, RunResult, run_source
-from pipeline.specs import SpecError
+from pipeline.runner import RunFailed, RunResult, RunTerminated, run_source
+from pipeline.specs import SpecError, load_spec
 from quality.reconcile import reconcile
 
 # Piped output (make demo, CI logs) gets room for whole tables instead of 80 columns.
@@ -45,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="silobridge", description="Bring department cases and evaluations into the unified store.")
     parser.add_argument("--store", help="store URL (default: the Airflow connection silobridge_store, else var/silobridge.db)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each run does")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its sentence")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="process what is new at a source")
@@ -71,31 +80,40 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    url = ""
     try:
-        return _dispatch(args)
-    except (ConfigError, SpecError, RunFailed) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        return 2
+        url = args.store or _default_store_url()
+        return _dispatch(args, url)
+    except (ConfigError, SpecError, RunFailed, StoreError, sa.exc.OperationalError) as exc:
+        if isinstance(exc, sa.exc.OperationalError):
+            exc = explain(url, exc)  # the store went away half-way
+        if args.debug:
+            err.print(escape("".join(traceback.format_exception(exc))), soft_wrap=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        return 143 if isinstance(exc, RunTerminated) else 2
 
 
-def _dispatch(args) -> int:
+def _dispatch(args, url: str) -> int:
     if args.command == "run":
         folders = {args.source: args.drop.resolve()} if args.drop else None
         settings = Settings.resolve(store_url=args.store, folders=folders)
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                      TimeRemainingColumn(), console=err, transient=True) as bar:
+                      TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
             result = run_source(args.source, settings, progress=_RichProgress(bar))
         _print_run(result)
         return 0
+    if getattr(args, "source", None):
+        load_spec(args.source)  # an unknown source is an error naming the known ones, not an empty answer
     if args.command == "rejects" and args.action == "replay":
+        _engine(url, create=False).dispose()  # a replay needs a store with quarantined records
         return _replay(args)
-    url = args.store or _default_store_url()
-    engine = make_engine(url)
     if args.command == "upgrade":
+        engine = _engine(url, create=True)
         upgrade(engine)
         console.print(f"store {describe(url)} is at the newest schema")
         return 0
-    upgrade(engine)
+    engine = _engine(url, create=False)
+    require_current(engine, url)
     if args.command == "status":
         _table("Watermarks", views.watermarks(engine))
         _table("Last runs", views.last_runs(engine))
@@ -130,6 +148,21 @@ def _replay(args) -> int:
         for outcome, n in sorted(outcomes.items()):
             console.print(f"  {n} {outcome}")
     return 0
+
+
+def _engine(url: str, *, create: bool) -> sa.Engine:
+    """The store's engine, connected once so that a wrong or unreachable store is one sentence; never creates a
+    SQLite file unless `create`."""
+    path = sqlite_file(url)
+    if not create and path is not None and not path.exists():
+        raise NoStore(f"there is no store at {path} yet: `silobridge run <source>` or `silobridge upgrade` creates it")
+    engine = make_engine(url, lock_timeout=lock_timeout_setting())
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.DBAPIError as exc:
+        raise explain(url, exc) from exc
+    return engine
 
 
 def _default_store_url() -> str:

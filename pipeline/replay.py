@@ -4,45 +4,67 @@ Each source's replay is a run of its own, with ledger rows like any other:
 the replayed records are its `extracted`, and each ends loaded (upserted by
 the usual precedence, with the delivery order it had on arrival) or
 quarantined again under a new reject. The original reject rows record when
-they were replayed, by which run, and what became of them.
+they were replayed, by which run, and what became of them. Every record is
+decrypted before anything is written: a quarantine key that does not open
+them stops the replay with one sentence.
 """
 
 import json
 import logging
-from collections import defaultdict
 from datetime import datetime, timezone
 
 import pyarrow as pa
 import sqlalchemy as sa
 
-from loaders.engine import make_engine
-from loaders.run_writer import RunWriter
-from loaders.schema import upgrade
-from pipeline.config import Settings
-from pipeline.runner import RunResult, StreamResult, new_run_id
+from loaders.engine import describe
+from loaders.locks import source_lock
+from loaders.run_writer import RunWriter, StoreKeyMismatch
+from pipeline.config import ConfigError, Settings, key_mismatch
+from pipeline.runner import RunResult, StreamResult, new_run_id, open_store
 from pipeline.specs import ErrorLimit, load_spec
 from pipeline.staging import merge_and_record, unify_and_stage
 from schemas.sql import sql_tables
+from transforms.keyed import QUARANTINE_ALGORITHM, UndecryptableToken
 
 log = logging.getLogger("silobridge")
 
 
 def replay(settings: Settings, reason: str, source: str | None = None) -> list[RunResult]:
-    engine = make_engine(settings.store_url)
-    upgrade(engine)
+    engine = open_store(settings)
+    try:
+        results = []
+        for name in _sources_with(engine, reason, source):
+            with source_lock(engine, name):
+                # Read under the source's lock: a replay started at the same time finds these replayed.
+                rows = _pending(engine, reason, name)
+                if rows:
+                    results.append(_replay_source(engine, settings, name, rows))
+        return results
+    except StoreKeyMismatch as exc:  # another run recorded other keys since open_store looked
+        raise ConfigError(key_mismatch(exc.differences, describe(settings.store_url))) from exc
+    finally:
+        engine.dispose()
+
+
+def _waiting(reason: str):
     table = sql_tables["etl_reject"]
-    query = sa.select(table).where(table.c.reason == reason, table.c.kind == "record", table.c.replayed_at.is_(None))
+    return table, (table.c.reason == reason, table.c.kind == "record", table.c.replayed_at.is_(None))
+
+
+def _sources_with(engine: sa.Engine, reason: str, source: str | None) -> list[str]:
+    table, waiting = _waiting(reason)
+    query = sa.select(table.c.source).where(*waiting).distinct()
     if source:
         query = query.where(table.c.source == source)
     with engine.connect() as conn:
-        pending = conn.execute(query.order_by(table.c.reject_id)).mappings().all()
-    by_source: dict[str, list] = defaultdict(list)
-    for row in pending:
-        by_source[row["source"]].append(row)
-    try:
-        return [_replay_source(engine, settings, name, rows) for name, rows in sorted(by_source.items())]
-    finally:
-        engine.dispose()
+        return sorted(conn.execute(query).scalars())
+
+
+def _pending(engine: sa.Engine, reason: str, source: str) -> list:
+    table, waiting = _waiting(reason)
+    with engine.connect() as conn:
+        return conn.execute(sa.select(table).where(*waiting, table.c.source == source)
+                            .order_by(table.c.reject_id)).mappings().all()
 
 
 def _replay_source(engine: sa.Engine, settings: Settings, source: str, rejects: list) -> RunResult:
@@ -51,10 +73,12 @@ def _replay_source(engine: sa.Engine, settings: Settings, source: str, rejects: 
     run_id = new_run_id(f"{source}-replay", started)
     results = {stream: StreamResult(stream) for stream in spec.streams}
     outcomes: dict[int, str] = {}
+    batches = {stream: _batch(settings, source, [r for r in rejects if r["stream"] == stream])
+               for stream in spec.streams}
     with RunWriter(engine, source, run_id) as writer:
         before = writer.conn.execute(sa.select(sa.func.max(sql_tables["etl_reject"].c.reject_id))).scalar() or 0
         for stream in spec.streams:
-            batch, unreadable = _batch(settings, [r for r in rejects if r["stream"] == stream])
+            batch, unreadable = batches[stream]
             for reject_id in unreadable:
                 outcomes[reject_id] = "not replayable: the record could not be split into fields"
             if batch is None:
@@ -78,12 +102,21 @@ def _replay_source(engine: sa.Engine, settings: Settings, source: str, rejects: 
     return RunResult(run_id, source, "success", "", results, [], {"outcomes": outcomes})
 
 
-def _batch(settings: Settings, rejects: list) -> tuple[pa.RecordBatch | None, list[int]]:
+def _batch(settings: Settings, source: str, rejects: list) -> tuple[pa.RecordBatch | None, list[int]]:
     """The decrypted raw records as a raw batch, `_record_no` being the reject's id."""
     cipher = settings.cipher
     records, orders, ids, unreadable = [], [], [], []
     for r in rejects:
-        payload = json.loads(cipher.decrypt(bytes(r["raw_encrypted"])).decode("utf-8", "surrogatepass"))
+        try:
+            plain = cipher.decrypt(bytes(r["raw_encrypted"]))
+        except UndecryptableToken as exc:
+            raise ConfigError(
+                f"{source}: quarantined record {r['reject_id']} does not open with the configured quarantine key "
+                f"({QUARANTINE_ALGORITHM[settings.crypto]}): set SILOBRIDGE_QUARANTINE_KEY (or, if it was derived, "
+                "SILOBRIDGE_PII_KEY and SILOBRIDGE_CRYPTO) to what the store was set up with; nothing of "
+                f"{source} was replayed"
+            ) from exc
+        payload = json.loads(plain.decode("utf-8", "surrogatepass"))
         if "record" not in payload:
             unreadable.append(r["reject_id"])
             continue

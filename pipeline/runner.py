@@ -1,17 +1,36 @@
 """run_source(): one run of one source — extract, transform, check, load — called alike by
-Airflow tasks, the command line and the tests."""
+Airflow tasks, the command line and the tests.
+
+What a run can end in:
+- ConfigError, before anything is read and with no ledger row: an unknown
+  source, a missing connection or drop folder, a missing or blank key, a wrong
+  store URL or credentials, keys or a crypto suite other than the store's;
+- StoreUnreachable or StoreBusy (loaders.engine), with no ledger row: the
+  store's server does not answer, or another run held a new or outdated store
+  for longer than SILOBRIDGE_LOCK_TIMEOUT while upgrading it (worth retrying);
+- RunFailed, with its failed `etl_run` rows committed and nothing else: a
+  source fault, a run that gave up waiting for another one (SILOBRIDGE_LOCK_TIMEOUT),
+  or (RunTerminated) a run stopped by SIGTERM, its reason starting `terminated`.
+"""
 
 import logging
 import secrets
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
-from loaders.engine import describe, make_engine
-from loaders.run_writer import record_failed_run
+import sqlalchemy as sa
+
+from loaders.engine import StoreError, StoreMisconfigured, describe, explain, make_engine
+from loaders.locks import source_lock
+from loaders.run_writer import StoreKeyMismatch, key_differences, record_failed_run, recorded_keys, with_store_keys
 from loaders.schema import upgrade
-from pipeline.config import Settings
-from pipeline.specs import load_spec
+from pipeline.config import ConfigError, Settings, key_mismatch
+from pipeline.specs import SourceSpec, SpecError, load_spec
 
 log = logging.getLogger("silobridge")
 
@@ -100,22 +119,138 @@ def new_run_id(source: str, now: datetime) -> str:
     return f"{source}-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+class RunTerminated(RunFailed):
+    """The run was stopped by SIGTERM and committed only its failed ledger rows (reason `terminated: …`)."""
+
+
+class _Terminated(SystemExit):
+    """Raised in the main thread by SIGTERM. Not an Exception, so no `except Exception` on the way swallows it;
+    a SystemExit, so psycopg cancels a query it interrupts instead of leaving the connection busy."""
+
+
 def run_source(source: str, settings: Settings, *, window: tuple[datetime, datetime] | None = None,
                progress: Progress | None = None) -> RunResult:
-    spec = load_spec(source)
-    engine = make_engine(settings.store_url)
-    upgrade(engine)
+    spec = _spec(source)
+    _check_source(spec, settings)
+    engine = open_store(settings)
     started = datetime.now(timezone.utc)
     run_id = new_run_id(source, started)
     log.info("%s: run %s into %s", source, run_id, describe(settings.store_url))
     try:
-        result = _RUNNERS[spec.kind]()(spec, settings, engine, run_id, started, window, progress)
-    except Exception as exc:
-        reason = f"{source} run {run_id} failed: {exc}"
-        record_failed_run(engine, source, run_id, list(spec.streams), started, reason,
-                          window or (None, None))
-        raise RunFailed(reason) from exc
+        with _sigterm_ends_the_run():
+            try:
+                with source_lock(engine, source):
+                    result = _RUNNERS[spec.kind]()(spec, settings, engine, run_id, started, window, progress)
+            except StoreKeyMismatch as exc:  # another run recorded other keys since open_store looked
+                raise ConfigError(key_mismatch(exc.differences, describe(settings.store_url))) from exc
+            except ConfigError:  # found by a kind before it read anything (e.g. credentials): no ledger row
+                raise
+            except _Terminated as exc:
+                reason = (f"terminated: {source} run {run_id} was stopped by SIGTERM (e.g. Airflow stopping the task) "
+                          "before it committed; nothing it read was loaded and the next run starts where it did")
+                _record_failure(engine, spec, run_id, started, reason, window)
+                raise RunTerminated(reason) from exc
+            except Exception as exc:
+                reason = f"{source} run {run_id} failed: {exc}"
+                _record_failure(engine, spec, run_id, started, reason, window)
+                raise RunFailed(reason) from exc
+            except BaseException as exc:  # KeyboardInterrupt, Airflow's task timeout: recorded, then passed on
+                _record_failure(engine, spec, run_id, started,
+                                f"interrupted: {source} run {run_id} was interrupted ({type(exc).__name__}) "
+                                "before it committed; nothing it read was loaded", window)
+                raise
     finally:
         engine.dispose()
     result.store = describe(settings.store_url)
     return result
+
+
+def open_store(settings: Settings) -> sa.Engine:
+    """The store, upgraded under its lock, whose runs record this deployment's keys or refuse other ones.
+
+    ConfigError for a wrong store or keys other than those the store was set up with; StoreUnreachable.
+    """
+    try:
+        engine = make_engine(settings.store_url, lock_timeout=settings.lock_timeout)
+    except StoreMisconfigured as exc:
+        raise ConfigError(str(exc)) from exc
+    try:
+        try:
+            with engine.connect():
+                pass
+        except sa.exc.DBAPIError as exc:
+            error = explain(settings.store_url, exc)
+            raise (ConfigError(str(error)) if isinstance(error, StoreMisconfigured) else error) from exc
+        upgrade(engine)
+        with engine.connect() as conn:
+            differences = key_differences(settings.store_keys(), recorded_keys(conn))
+        if differences:
+            raise ConfigError(key_mismatch(differences, describe(settings.store_url)))
+    except BaseException:
+        engine.dispose()
+        raise
+    return with_store_keys(engine, settings.store_keys())
+
+
+def _spec(source: str) -> SourceSpec:
+    try:
+        return load_spec(source)
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _check_source(spec: SourceSpec, settings: Settings) -> None:
+    """What a run needs from its configuration before it reads anything: its connection or drop folder."""
+    if spec.kind in ("csv_drop", "xml_batches"):
+        from pipeline.staging import drop_folder
+
+        drop_folder(spec, settings)
+    elif settings.connection(spec.conn_id) is None:
+        raise ConfigError(
+            f"{spec.name}: no connection {spec.conn_id}; define the Airflow connection or "
+            f"AIRFLOW_CONN_{spec.conn_id.upper()} with the {'API' if spec.kind == 'http_api' else 'database'}'s "
+            "address and credentials"
+        )
+
+
+def _record_failure(engine: sa.Engine, spec: SourceSpec, run_id: str, started: datetime, reason: str,
+                    window: tuple[datetime, datetime] | None) -> None:
+    log.info("%s; recording its failed ledger rows", reason)
+    try:
+        record_failed_run(engine, spec.name, run_id, list(spec.streams), started, reason, window or (None, None))
+    except (sa.exc.DBAPIError, StoreError) as exc:
+        log.error("%s: the failed ledger row of run %s could not be written (%s); %s", spec.name, run_id,
+                  str(exc).splitlines()[0], reason)
+        raise RunFailed(f"{reason}; its failed ledger row could not be written either "
+                        f"({str(exc).splitlines()[0]})") from exc
+
+
+@contextmanager
+def _sigterm_ends_the_run() -> Iterator[None]:
+    """SIGTERM (Airflow stopping the task, a service manager) raises _Terminated in the run, once.
+
+    Airflow's task runner has its own SIGTERM handler, which calls the
+    operator's on_kill() and lets the task go on until the supervisor's
+    SIGKILL 5 s later: it is called first, then the run stops and rolls back.
+    A second SIGTERM while the failed ledger row is written is ignored.
+    """
+    previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    if previous in (None, signal.SIG_IGN):
+        yield  # handlers can only be set from the main thread; a process that ignores SIGTERM keeps doing so
+        return
+    stopping = False
+
+    def _on_sigterm(signum, frame):
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        if callable(previous):
+            previous(signum, frame)
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

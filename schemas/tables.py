@@ -205,8 +205,24 @@ DQ_RESULT = Table(
     indexes=(("run_id",), ("source", "evaluated_at")),
 )
 
+STORE_KEY = Table(
+    "store_key",
+    "The keys this store was set up with, as fingerprints, never the keys: a run, replay or other writing "
+    "command with another key or another crypto suite is refused.",
+    (
+        _c("purpose", TEXT, "`pseudonym` (applicant_key, evaluator_key) or `quarantine` (etl_reject.raw_encrypted)",
+           key=True),
+        _c("suite", TEXT, "crypto suite (SILOBRIDGE_CRYPTO): `standard` or `sm` (国密)", nullable=False),
+        _c("algorithm", TEXT, "HMAC-SHA256 or HMAC-SM3 (pseudonym); Fernet or SM4-GCM (quarantine)", nullable=False),
+        _c("fingerprint", TEXT, "lower-case hex HMAC of a fixed label under the key, by the suite's hash",
+           nullable=False),
+        _c("run_id", TEXT, "the run that recorded it", nullable=False),
+        _c("created_at", INSTANT, "when it was recorded", nullable=False),
+    ),
+)
+
 UNIFIED_TABLES = (SERVICE_CASE, SERVICE_EVALUATION)
-TABLES = (SERVICE_CASE, SERVICE_EVALUATION, ETL_RUN, ETL_WATERMARK, ETL_REJECT, DQ_RESULT)
+TABLES = (SERVICE_CASE, SERVICE_EVALUATION, ETL_RUN, ETL_WATERMARK, ETL_REJECT, DQ_RESULT, STORE_KEY)
 STREAM_TABLES = {"cases": SERVICE_CASE, "evaluations": SERVICE_EVALUATION}
 
 # The columns that decide which of two deliveries of one key wins (README.md, Precedence).

@@ -137,7 +137,7 @@ def test_settings_come_from_airflow_connections_and_variables_when_defined(bag, 
     settings = resolve_settings("hrss", "silobridge_hrss")
     assert make_engine(settings.store_url).url.database == str(tmp_path / "store.db")
     assert drop_folder(load_spec("hrss"), settings) == tmp_path / "drop"
-    assert settings.pii_key == b"from-the-airflow-variable"
+    assert settings.pii_key.secret == b"from-the-airflow-variable"
 
 
 def test_settings_fall_back_to_the_environment_when_airflow_has_none(bag, tmp_path, monkeypatch):
@@ -151,7 +151,7 @@ def test_settings_fall_back_to_the_environment_when_airflow_has_none(bag, tmp_pa
     settings = resolve_settings("hrss", "silobridge_hrss")
     assert settings.store_url == f"sqlite:///{tmp_path / 'home' / 'silobridge.db'}"
     assert drop_folder(load_spec("hrss"), settings) == tmp_path / "home" / "drops" / "hrss"
-    assert settings.pii_key == b"from-the-environment"
+    assert settings.pii_key.secret == b"from-the-environment"
 
 
 @pytest.fixture(scope="module")

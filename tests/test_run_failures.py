@@ -23,12 +23,18 @@ def test_without_a_pii_key_a_run_stops_with_a_sentence_saying_how_to_set_it(monk
         Settings.resolve(store_url=f"sqlite:///{tmp_path / 's.db'}")
 
 
-def test_a_failed_run_commits_its_ledger_rows_and_nothing_else(sqlite_url, tmp_path):
-    with pytest.raises(RunFailed, match="hrss.*drop folder .*does not exist"):
-        run_source("hrss", _settings(sqlite_url, tmp_path / "nowhere"))
+def test_a_failed_run_commits_its_ledger_rows_and_nothing_else(sqlite_url, tmp_path, monkeypatch):
+    write_drop(tmp_path / "drop", "HRSS_BJ_20261005.csv", [case_row("C1")])
+
+    def unreadable(*args):
+        raise OSError("Input/output error")  # the disk under the drop folder fails half-way
+
+    monkeypatch.setattr(pipeline.drop_run, "_load_file", unreadable)
+    with pytest.raises(RunFailed, match="hrss run .* failed: Input/output error"):
+        run_source("hrss", _settings(sqlite_url, tmp_path / "drop"))
     ledger = rows(sqlite_url, "SELECT * FROM etl_run ORDER BY stream")
     assert [(r["stream"], r["status"]) for r in ledger] == [("cases", "failed"), ("evaluations", "failed")]
-    assert "does not exist" in ledger[0]["failure_reason"]
+    assert "Input/output error" in ledger[0]["failure_reason"]
     assert all(r["extracted"] == 0 for r in ledger)
     assert rows(sqlite_url, "SELECT COUNT(*) AS n FROM etl_watermark") == [{"n": 0}]
 

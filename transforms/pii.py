@@ -7,11 +7,11 @@ is None or blank is NULL in every source, so maskers return None for it.
 
 from __future__ import annotations
 
-import hmac
 import re
 import unicodedata
 
 from transforms.identifiers import FULLWIDTH_TO_ASCII, normalize_cert, normalize_mobile
+from transforms.keyed import PseudonymKey, as_pseudonym_key
 
 __all__ = [
     "pseudonym",
@@ -32,26 +32,24 @@ def _stars(n: int) -> str:
     return _STARS[n] if n < 64 else "*" * n
 
 
-def pseudonym(key: bytes | str, normalized_number: str | None) -> str | None:
-    """Lower-case hex HMAC-SHA256 of the normalized number, keyed by ``key``.
+def pseudonym(key: PseudonymKey | bytes | str, normalized_number: str | None) -> str | None:
+    """Lower-case hex keyed hash of the normalized number: HMAC-SHA256, or
+    HMAC-SM3 for a key of the 国密 suite (``transforms.keyed.PseudonymKey``).
 
     The number is normalized again (idempotent), so a 15-digit, lower-case
     ``x`` or full-width spelling of one ID gets the one key that joins the
     person across departments. A blank number gives None: hashing "" would
-    make every anonymous evaluator the same person. A str key is taken as its
-    UTF-8 bytes; an empty key is refused, since it would make every key
-    reproducible by anyone.
+    make every anonymous evaluator the same person. A bytes key, or a str
+    key taken as its UTF-8 bytes, is a key of the standard suite; an empty
+    key is refused, since it would make every key reproducible by anyone.
     """
-    if isinstance(key, str):
-        key = key.encode("utf-8")
-    if not key:
-        raise ValueError("pseudonym key is empty; configure the deployment secret")
+    key = as_pseudonym_key(key)
     if normalized_number is None:
         return None
     number = normalize_cert(normalized_number)
     if not number:
         return None
-    return hmac.digest(key, number.encode("utf-8"), "sha256").hex()
+    return key.hex(number.encode("utf-8"))
 
 
 def _keep_ends(s: str, head: int, tail: int) -> str:
