@@ -368,7 +368,7 @@ def test_market_items_that_are_numbers_null_or_booleans_are_quarantined_one_by_o
     assert rejects(store_url) == [("cases", "not_an_object", None)] * 4
     assert [r["case_no"] for r in rows(store_url, "SELECT case_no FROM service_case")] == ["SB1"]
     details = [r["detail"] for r in rows(store_url, "SELECT detail FROM etl_reject ORDER BY location")]
-    assert details[0] == "market cases page 1 record 1: is not a JSON object"
+    assert details[0] == "market cases page 1 record 1 (no key): is not a JSON object"
     assert result.streams["cases"].reasons == {"not_an_object": 4}
     assert_nowhere_in_clear(store_url, NUMBERS, [logged.text])
 
