@@ -102,13 +102,17 @@ def _kpi_day(d: _Dialect) -> str:
                    f"{counters('evaluations')} FROM v_service_evaluation e "
                    "LEFT JOIN service_case c ON c.case_no = e.case_no AND c.source_system = e.source_system "
                    "AND NOT c.deleted WHERE NOT e.deleted")
-    sums = ", ".join(f"SUM({c.name}) AS {c.name}" for c in COUNTERS)
-    return (f"SELECT source_system, channel, day, month, {sums} FROM ({cases} UNION ALL {evaluations}) f "
+    return (f"SELECT source_system, channel, day, month, {_sums()} FROM ({cases} UNION ALL {evaluations}) f "
             "GROUP BY source_system, channel, day, month")
 
 
+def _sums() -> str:
+    # PostgreSQL sums integers to bigint and bigints to numeric: counters stay integers either way.
+    return ", ".join(f"CAST(SUM({c.name}) AS BIGINT) AS {c.name}" for c in COUNTERS)
+
+
 def _kpi_month(d: _Dialect) -> str:
-    sums = ", ".join(f"SUM({c.name}) AS {c.name}" for c in COUNTERS)
+    sums = _sums()
     rates = ", ".join(f"CAST(SUM({r.numerator}) AS DOUBLE PRECISION) / NULLIF(SUM({r.denominator}), 0) AS {r.name}"
                       for r in RATES)
     return (f"SELECT source_system, month, {sums}, {rates} FROM v_kpi_department_channel_day "
