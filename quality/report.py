@@ -296,7 +296,7 @@ td.rate .pct { font-weight: 600; }
 td.rate .nd { display: block; color: var(--muted); font-size: 12px; }
 td.rate.small, td.rate.small .pct { color: #9aa5b1; font-weight: 400; }
 td.fail { color: var(--bad); font-weight: 600; }
-td.text { max-width: 760px; }
+td.text { max-width: 760px; overflow-wrap: anywhere; }
 table.dq thead th { white-space: normal; }
 table.dq th.name { white-space: normal; max-width: 300px; }
 td.norows { color: var(--muted); font-style: italic; text-align: right; }

@@ -5,6 +5,8 @@ an operational table, gets a few rows by hand. Every expected figure is computed
 independently of quality/report.py; on-time completion counts working days with numpy's calendar.
 """
 
+import html
+import json
 import os
 import re
 import shutil
@@ -536,3 +538,41 @@ def test_chromium_renders_the_figures_without_network(sqlite_url, tmp_path):
     assert "<svg" in dom and "data-figure" in dom, dom[:500]
     shown = read_figures(dom)
     assert_figures_match(shown, expected_figures(url))
+
+
+PROBE = """<script>
+const tables = [...document.querySelectorAll('#expectations table')].map(t => ({
+  width: t.getBoundingClientRect().width, room: t.parentElement.clientWidth}));
+document.body.setAttribute('data-measure', JSON.stringify({
+  window: window.innerWidth, page: document.documentElement.scrollWidth, tables: tables}));
+</script>"""
+
+
+def test_the_expectations_table_fits_a_1200_px_window(sqlite_url, tmp_path):
+    """Chromium lays the page out in a 1,200 px window; a probe script (in a copy of the page without its
+    no-script policy) measures the expectation tables against the width they have."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (see test_chromium_renders_the_figures_without_network)")
+    url = _build(sqlite_url, tmp_path)  # the pipeline's own expectations, long names included
+    engine = make_engine(url)
+    page = write_report(engine, tmp_path / "report.html").read_text(encoding="utf-8")
+    engine.dispose()
+    assert "expect_column_pair_values_a_to_be_greater_than_b" in page
+    probe = tmp_path / "probe.html"
+    probe.write_text(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+                     .replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+         f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1200,900",
+         "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = json.loads(html.unescape(re.search(r'data-measure="([^"]*)"', done.stdout)[1]))
+    assert measured["window"] == 1200
+    assert measured["page"] <= 1200, measured  # no horizontal scrolling of the page
+    assert len(measured["tables"]) == 2  # per expectation, and the trend per day
+    for table in measured["tables"]:
+        assert table["width"] <= table["room"] + 0.5, measured  # each fits without its own scrollbar

@@ -9,10 +9,11 @@ tests/test_report.py's independent SQL; working days by numpy's business-day cal
 
 import atexit
 import os
+import re
+import tempfile
 import uuid
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -422,3 +423,30 @@ def test_a_bundle_across_departments(store_url):
     (done,) = view_rows(store_url, "v_bundle")
     assert done["is_complete"] and done["elapsed_seconds"] == 3 * 86400 + 4 * 3600 + 30
     engine.dispose()
+
+
+@pytest.mark.parametrize("demo_store", ["sqlite"], indirect=True)  # what is drawn does not depend on the backend
+def test_rates_over_fewer_than_30_are_greyed_and_left_out_of_line_charts(demo_store, tmp_path):
+    engine = make_engine(demo_store)
+    page = write_report(engine, tmp_path / "report.html").read_text(encoding="utf-8")
+    engine.dispose()
+    shown = read_figures(page)
+
+    cells = {fid: css for css, fid in re.findall(r'<td class="([^"]*)" data-figure="([^"]+)"', page)}
+    rates = {fid: v for fid, v in shown.items() if isinstance(v, tuple) and not fid.startswith(("dq", "recon"))}
+    small = {fid for fid, (_, den) in rates.items() if 0 < den < 30}
+    assert small and len(small) < len(rates)  # the store has both kinds
+    assert {fid for fid in rates if "small" in cells[fid].split()} == small
+    for fid in small:
+        assert f'data-figure="{fid}" title="n = {rates[fid][1]:,}: fewer than 30' in page
+
+    # The rates-by-month line chart: a point for each month whose denominator is at least 30, none for the rest.
+    chart = page[page.index("<figcaption>Rates by month</figcaption>"):]
+    chart = chart[:chart.index("</figure>")]
+    months = sorted({fid.split(".")[0] for fid in rates if fid.startswith("month-")})
+    assert len(months) >= 3
+    for series, figure in (("网办率", "online_share"), ("主动评价率", "zhudong_rate"), ("按时办结率", "ontime_rate")):
+        points = re.findall(rf"<title>([^<]*) · {series}: ", chart)
+        drawn = {f"month-{'none' if label.startswith('unknown') else label}" for label in points}
+        assert drawn == {m for m in months if rates[f"{m}.{figure}"][1] >= 30}, series
+    assert any(rates[f"{m}.ontime_rate"][1] < 30 for m in months)  # so something was left out
