@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from schemas.codes import code_values
 from schemas.tables import SERVICE_CASE, SERVICE_EVALUATION
-from schemas.views import (CASE_LOCAL, CASE_NAMED, COUNTERS, EVALUATION_LOCAL, EVALUATION_NAMED, RATES, VIEWS,
-                           View)
+from schemas.views import (CASE_JOINS, CASE_LOCAL, CASE_NAMED, COUNTERS, EVALUATION_JOINS, EVALUATION_LOCAL,
+                           EVALUATION_NAMED, RATES, VIEWS, View)
 
 
 class _Dialect:
@@ -65,9 +65,12 @@ def _named_joins(alias: str, named: dict[str, str]) -> tuple[list[str], list[str
 def _service_case(d: _Dialect) -> str:
     names, joins = _named_joins("c", CASE_NAMED)
     start = "COALESCE(c.accept_time, c.apply_time)"
-    working_days = (f"CASE WHEN {start} IS NOT NULL AND c.finish_time IS NOT NULL THEN "
-                    "(SELECT COUNT(*) FROM calendar_day w WHERE w.is_workday "
-                    f"AND w.day > {d.day(start)} AND w.day <= {d.day('c.finish_time')}) END")
+    # Two look-ups by key rather than a count per case: a correlated count also makes PostgreSQL's planner
+    # expect a huge cost and JIT-compile the query for seconds.
+    joins += [f"LEFT JOIN calendar_day ws ON ws.day = {d.day(start)}",
+              f"LEFT JOIN calendar_day wf ON wf.day = {d.day('c.finish_time')}"]
+    working_days = ("CASE WHEN wf.workday_number > ws.workday_number THEN wf.workday_number - ws.workday_number "
+                    "WHEN wf.day IS NOT NULL AND ws.day IS NOT NULL THEN 0 END")
     columns = [f"c.{name}" for name in SERVICE_CASE.names] + names + [
         *(f"{d.local(f'c.{x}')} AS {x}_beijing" for x in CASE_LOCAL),
         f"{d.day('c.apply_time')} AS apply_date",
@@ -97,11 +100,11 @@ def _kpi_day(d: _Dialect) -> str:
         return ", ".join(f"{_flag(c.condition) if c.stream == stream else '0'} AS {c.name}" for c in COUNTERS)
 
     cases = ("SELECT c.source_system, c.channel, c.apply_date AS day, c.apply_month AS month, "
-             f"{counters('cases')} FROM v_service_case c WHERE NOT c.deleted")
+             f"{counters('cases')} FROM v_service_case c {CASE_JOINS} WHERE NOT c.deleted")
     evaluations = ("SELECT e.source_system, c.channel, e.assess_date AS day, e.assess_month AS month, "
                    f"{counters('evaluations')} FROM v_service_evaluation e "
                    "LEFT JOIN service_case c ON c.case_no = e.case_no AND c.source_system = e.source_system "
-                   "AND NOT c.deleted WHERE NOT e.deleted")
+                   f"AND NOT c.deleted {EVALUATION_JOINS} WHERE NOT e.deleted")
     return (f"SELECT source_system, channel, day, month, {_sums()} FROM ({cases} UNION ALL {evaluations}) f "
             "GROUP BY source_system, channel, day, month")
 
@@ -177,15 +180,23 @@ def fill_code_values(conn: sa.Connection) -> None:
 
 FIRST_DAY, LAST_DAY = "2000-01-01", "2049-12-31"
 
+# Numbers every day by the working days up to and including it; run again after is_workday changes.
+RENUMBER_WORKDAYS = (
+    "UPDATE calendar_day SET workday_number = w.n "
+    "FROM (SELECT day, SUM(CASE WHEN is_workday THEN 1 ELSE 0 END) OVER (ORDER BY day) AS n FROM calendar_day) AS w "
+    "WHERE w.day = calendar_day.day")
+
 
 def fill_calendar(conn: sa.Connection) -> None:
     """calendar_day from FIRST_DAY to LAST_DAY, Monday–Friday as working days (holidays are not flagged)."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
             f"WITH RECURSIVE d(day) AS (SELECT '{FIRST_DAY}' UNION ALL SELECT date(day, '+1 day') FROM d "
-            f"WHERE day < '{LAST_DAY}') INSERT INTO calendar_day (day, is_workday) "
-            "SELECT day, strftime('%w', day) NOT IN ('0', '6') FROM d")
+            f"WHERE day < '{LAST_DAY}') INSERT INTO calendar_day (day, is_workday, workday_number) "
+            "SELECT day, strftime('%w', day) NOT IN ('0', '6'), 0 FROM d")
     else:
         conn.exec_driver_sql(
-            "INSERT INTO calendar_day (day, is_workday) SELECT CAST(g AS DATE), EXTRACT(ISODOW FROM g) < 6 "
+            "INSERT INTO calendar_day (day, is_workday, workday_number) "
+            "SELECT CAST(g AS DATE), EXTRACT(ISODOW FROM g) < 6, 0 "
             f"FROM generate_series(DATE '{FIRST_DAY}', DATE '{LAST_DAY}', INTERVAL '1 day') g")
+    conn.exec_driver_sql(RENUMBER_WORKDAYS)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from schemas.codes import CODE_NAMES_EN, CODE_SETS, SOURCE_SYSTEMS
 from schemas.tables import TABLES
-from schemas.views import COUNTER, COUNTERS, RATES, SMALL_DENOMINATOR, VIEWS, WORKING_DAYS_RULE
+from schemas.views import (CASE_JOINS, COUNTER, COUNTERS, EVALUATION_JOINS, RATES, SMALL_DENOMINATOR, VIEWS,
+                           WORKING_DAYS_RULE)
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
 
@@ -61,6 +62,9 @@ def _kpi_formulas() -> list[str]:
              "counters, by the Beijing day of assess_time); deleted rows count nowhere. A rate is numerator ÷ "
              f"denominator, NULL where the denominator is 0; the auditors' report greys rates over fewer than "
              f"{SMALL_DENOMINATOR}. On-time completion: {WORKING_DAYS_RULE}.", "",
+             f"The case counters read `v_service_case c {CASE_JOINS}`; the evaluation counters "
+             f"`v_service_evaluation e LEFT JOIN service_case c ON c.case_no = e.case_no AND c.source_system = "
+             f"e.source_system AND NOT c.deleted {EVALUATION_JOINS}`.", "",
              "| counter | label | counts | condition (SQL) |", "| --- | --- | --- | --- |"]
     for c in COUNTERS:
         condition = f"`{_cell(c.condition)}`" if c.condition else "every row"

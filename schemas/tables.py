@@ -227,11 +227,14 @@ CALENDAR_DAY = Table(
     "calendar_day",
     "Working-day calendar for 按时办结 (on-time completion): one row per date from 2000-01-01 to 2049-12-31, "
     "filled by the migration with Monday–Friday as working days. Public holidays and 调休 working weekends "
-    "are not flagged; an operator may set `is_workday` for them, and every view that counts working days "
-    "follows.",
+    "are not flagged; an operator may set `is_workday` for them and then renumber `workday_number` "
+    "(docs/querying.md, 'Holidays'), and every view that counts working days follows.",
     (
         _c("day", DATE, "the date (Beijing)", key=True),
         _c("is_workday", BOOLEAN, "whether the date is a working day", nullable=False),
+        _c("workday_number", INTEGER, "working days from the calendar's first day up to and including this one: "
+                                      "the working days after day a up to and including day b are "
+                                      "workday_number(b) − workday_number(a)", nullable=False),
     ),
 )
 

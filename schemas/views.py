@@ -15,8 +15,9 @@ data dictionary documents them from here):
 - `v_applicant_departments`, `v_bundle`.
 
 A KPI is a sum of 0/1 flags (`Counter.condition`, portable SQL over the
-aliases `c` = v_service_case and `e` = v_service_evaluation) or a ratio of two
-counters (`Rate`). The conditions below are the one definition: the views are
+aliases `c` = v_service_case and `e` = v_service_evaluation, with `own` and
+`fu` of `CASE_JOINS` / `EVALUATION_JOINS`) or a ratio of two counters
+(`Rate`). The conditions below are the one definition: the views are
 generated from them and the report reads the views.
 """
 
@@ -74,11 +75,18 @@ class Rate:
     denominator: str
 
 
+# What the conditions may refer to besides c and e: the cases with an evaluation of the person's own (own),
+# and the cases with a follow-up evaluation (fu). Joins rather than EXISTS inside CASE, which PostgreSQL
+# can only run as a subplan, costs high and then JIT-compiles for seconds.
+CASE_JOINS = ("LEFT JOIN (SELECT DISTINCT source_system, case_no FROM service_evaluation "
+              "WHERE NOT deleted AND NOT is_default) own "
+              "ON own.source_system = c.source_system AND own.case_no = c.case_no")
+EVALUATION_JOINS = ("LEFT JOIN (SELECT DISTINCT source_system, case_no FROM service_evaluation "
+                    "WHERE assess_number = 2 AND NOT deleted) fu "
+                    "ON fu.source_system = e.source_system AND fu.case_no = e.case_no")
 _FIRST_BAD = "e.score BETWEEN 1 AND 2 AND e.assess_number = 1"
-_FOLLOWED = ("EXISTS (SELECT 1 FROM service_evaluation f WHERE f.case_no = e.case_no "
-             "AND f.source_system = e.source_system AND f.assess_number = 2 AND NOT f.deleted)")
-_ACTIVE = ("EXISTS (SELECT 1 FROM service_evaluation a WHERE a.case_no = c.case_no "
-           "AND a.source_system = c.source_system AND NOT a.deleted AND NOT a.is_default)")
+_FOLLOWED = "fu.case_no IS NOT NULL"
+_ACTIVE = "own.case_no IS NOT NULL"
 
 COUNTERS = (
     Counter("cases", "办件量 cases", "cases", None, "cases"),
@@ -187,7 +195,8 @@ V_SERVICE_CASE = View(
     _base(SERVICE_CASE) + _names(CASE_NAMED) + _local(CASE_LOCAL) + (
         _v("apply_date", DATE, "Beijing date of apply_time"),
         _v("apply_month", TEXT, "Beijing month of apply_time, `YYYY-MM`"),
-        _v("working_days", INTEGER, f"working days from start to finish_time; NULL without both. {WORKING_DAYS_RULE}"),
+        _v("working_days", INTEGER, "working days from start to finish_time; NULL without both, or outside the "
+                                     f"calendar's years. {WORKING_DAYS_RULE}"),
         _v("on_time", BOOLEAN, "for a completed case with promise_days and working_days: working_days ≤ "
                                "promise_days; NULL otherwise (not measured)"),
     ),

@@ -269,6 +269,12 @@ class Expected:
         return [(ch, None if ch is None else CODE_SETS["channel"][str(ch)],
                  None if ch is None else CODE_NAMES_EN["channel"][str(ch)], count) for ch, count in n.items()]
 
+    def flag_holiday(self, p):
+        return 1  # one calendar row
+
+    def renumber_workdays(self, p):
+        return (date(2049, 12, 31) - date(2000, 1, 1)).days + 1  # every calendar row
+
     def parameters(self) -> dict:
         """An applicant in several departments, a completed case, a complete bundle."""
         applicants = self._applicants()
@@ -290,25 +296,52 @@ def test_every_block_has_a_name_and_both_backends_get_every_query():
     assert names <= {m for m in dir(Expected) if not m.startswith("_")}, names - set(dir(Expected))
 
 
+# Blocks that change the store, with the blocks that run before them in the same transaction (rolled back).
+WRITES = {"flag_holiday": (), "renumber_workdays": ("flag_holiday",)}
+HOLIDAY = date(2026, 10, 1)
+
+
 def test_every_query_of_the_page_returns_what_the_tables_hold(demo_store):
     backend = make_engine(demo_store).dialect.name
     expected = Expected(demo_store)
     params = expected.parameters()
     engine = make_engine(demo_store)
+    mine = [(name, sql) for target, name, sql in blocks() if target in (None, backend)]
     ran = []
-    with engine.connect() as conn:
-        for target, name, sql in blocks():
-            if target not in (None, backend):
-                continue
-            statement = sa.text(sql)
-            used = {k: v for k, v in params.items() if f":{k}" in sql}
-            got = conn.execute(statement, used).all()
-            want = getattr(expected, name)(used)
-            assert multiset(got) == multiset(want), f"{name} on {backend}: {sql}"
-            ran.append((name, len(got)))
+    for name, sql in mine:
+        used = {k: v for k, v in params.items() if f":{k}" in sql}
+        with engine.connect() as conn:  # each block in a transaction of its own, rolled back
+            for before in WRITES.get(name, ()):
+                conn.execute(sa.text(dict(mine)[before]))
+            result = conn.execute(sa.text(sql), used)
+            if name in WRITES:
+                ran.append((name, result.rowcount))
+                assert result.rowcount == getattr(expected, name)(used), f"{name} on {backend}: {sql}"
+                if name == "renumber_workdays":
+                    _assert_holiday_counted(conn, expected)
+            else:
+                got = result.all()
+                assert multiset(got) == multiset(getattr(expected, name)(used)), f"{name} on {backend}: {sql}"
+                ran.append((name, len(got)))
+            conn.rollback()
     engine.dispose()
     assert all(n > 0 for _, n in ran), [name for name, n in ran if n == 0]  # no comparison of two empties
-    assert len(ran) == len({name for b, name, _ in blocks() if b in (None, backend)})
+    assert len(ran) == len({name for name, _ in mine})
+
+
+def _assert_holiday_counted(conn, expected: "Expected") -> None:
+    """After flagging 1 October and renumbering, every case's working days skip it."""
+    shown = dict(conn.execute(sa.text("SELECT case_no, working_days FROM v_service_case")).all())
+    crossing = 0
+    for c in expected.cases:
+        start, finish = c["accept_time"] or c["apply_time"], c["finish_time"]
+        want = None
+        if start and finish:
+            d0, d1 = bj(start).date(), bj(finish).date()
+            want = max(0, int(np.busday_count(d0 + timedelta(1), d1 + timedelta(1), holidays=[HOLIDAY])))
+            crossing += d0 < HOLIDAY <= d1
+        assert shown[c["case_no"]] == want, c["case_no"]
+    assert crossing >= 10  # cases whose count changed
 
 
 # The index each documented look-up is to use (index names follow schemas/sql.py: ix_<table>_<columns>).

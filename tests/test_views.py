@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from loaders.engine import make_engine
 from loaders.schema import upgrade
+from loaders.views import RENUMBER_WORKDAYS
 from pipeline.config import Settings
 from pipeline.runner import run_source
 from quality.report import write_report
@@ -165,12 +166,16 @@ def test_code_value_holds_every_code_with_both_names(demo_store):
     assert all(zh and en for zh, en in stored.values())
 
 
-def test_the_calendar_flags_monday_to_friday(demo_store):
-    days = rows(demo_store, "SELECT day, is_workday FROM calendar_day ORDER BY day", day=sa.Date(),
-                is_workday=sa.Boolean())
+def test_the_calendar_flags_and_numbers_monday_to_friday(demo_store):
+    days = view_rows(demo_store, "calendar_day")
+    days.sort(key=lambda r: r["day"])
     assert days[0]["day"] == date(2000, 1, 1) and days[-1]["day"] == date(2049, 12, 31)
     assert len(days) == (date(2049, 12, 31) - date(2000, 1, 1)).days + 1
     assert all(r["is_workday"] == (r["day"].weekday() < 5) for r in days)
+    running = 0
+    for r in days:
+        running += r["is_workday"]
+        assert r["workday_number"] == running, r
 
 
 def test_v_service_case_names_times_and_working_days(demo_store):
@@ -240,10 +245,11 @@ def test_working_days_follow_the_calendar_on_both_backends(store_url):
         assert shown[f"W{i}"]["working_days"] == working_days(s, f), (s, f)
         assert shown[f"W{i}"]["on_time"] == (working_days(s, f) <= 5)
     before = shown["W0"]
-    # An operator flags Thursday 1 October (国庆) as a holiday: working days across it drop by one.
+    # An operator flags Thursday 1 October (国庆) as a holiday and renumbers: working days across it drop by one.
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE calendar_day SET is_workday = false WHERE day = :d")
                      .bindparams(sa.bindparam("d", type_=sa.Date())), {"d": date(2026, 10, 1)})
+        conn.exec_driver_sql(RENUMBER_WORKDAYS)
     after = {r["case_no"]: r for r in view_rows(store_url, "v_service_case")}
     for i, (s, f) in enumerate(pairs):
         crosses = s.astimezone(BJ).date() < date(2026, 10, 1) <= f.astimezone(BJ).date()

@@ -37,8 +37,9 @@ def upgrade() -> None:
     op.create_table('calendar_day',
     sa.Column('day', sa.Date(), autoincrement=False, nullable=False, comment='the date (Beijing)'),
     sa.Column('is_workday', sa.Boolean(), autoincrement=False, nullable=False, comment='whether the date is a working day'),
+    sa.Column('workday_number', sa.Integer(), autoincrement=False, nullable=False, comment='working days from the calendar\'s first day up to and including this one: the working days after day a up to and including day b are workday_number(b) − workday_number(a)'),
     sa.PrimaryKeyConstraint('day'),
-    comment='Working-day calendar for 按时办结 (on-time completion): one row per date from 2000-01-01 to 2049-12-31, filled by the migration with Monday–Friday as working days. Public holidays and 调休 working weekends are not flagged; an operator may set `is_workday` for them, and every view that counts working days follows.'
+    comment="Working-day calendar for 按时办结 (on-time completion): one row per date from 2000-01-01 to 2049-12-31, filled by the migration with Monday–Friday as working days. Public holidays and 调休 working weekends are not flagged; an operator may set `is_workday` for them and then renumber `workday_number` (docs/querying.md, 'Holidays'), and every view that counts working days follows."
     )
     for table, columns in _INDEXES.items():
         with op.batch_alter_table(table, schema=None) as batch_op:
