@@ -70,9 +70,6 @@ def build_demo_store(url: str, folder: Path) -> str:
     return url
 
 
-_BUILT: dict[str, str] = {}
-
-
 def _new_pg_database() -> str:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"silobridge_views_{uuid.uuid4().hex[:10]}"
@@ -98,13 +95,16 @@ def _new_pg_database() -> str:
 def demo_store(request) -> str:
     """The small demo store on each backend, built once per test session (read it, do not change it)."""
     backend = request.param
-    if backend not in _BUILT:
+    # Kept on the session: pytest imports this module as `test_views`, tests/test_querying_doc.py as
+    # `tests.test_views`, and a module-level cache would exist once per name.
+    built = request.session.__dict__.setdefault("silobridge_demo_stores", {})
+    if backend not in built:
         folder = Path(tempfile.mkdtemp(prefix=f"silobridge-views-{backend}-"))
         url = f"sqlite:///{folder / 'store.db'}" if backend == "sqlite" else _new_pg_database()
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("SILOBRIDGE_HOME", str(folder / "home"))
-            _BUILT[backend] = build_demo_store(url, folder)
-    return _BUILT[backend]
+            built[backend] = build_demo_store(url, folder)
+    return built[backend]
 
 
 def rows(url: str, query: str, **types) -> list[dict]:
