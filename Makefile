@@ -31,7 +31,8 @@ var/demo.env: | $(STAMP)
 demo: $(STAMP) var/demo.env
 	set -a && . ./var/demo.env && set +a && \
 	$(PY) -m simulators.hrss --out var/drops/hrss --month $(DEMO_MONTH) --seed 7 --fault missing_ok bad_trailer wrong_field_count undecodable invalid_id invalid_uscc unknown_code bad_date redelivery --fault-rate 0.005 && \
-	$(PY) scripts/demo_airflow.py --month $(DEMO_MONTH) --source all --seed 7
+	$(PY) scripts/demo_airflow.py --month $(DEMO_MONTH) --source all --seed 7 && \
+	$(PY) -c 'from pipeline.config import Settings; from pipeline.reports import refresh; [print(f"{k}: {v}") for k, v in refresh(Settings.resolve()).items()]'
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--to", dest="last", type=date.fromisoformat, help="last day (Beijing), inclusive")
     rep.add_argument("--out", type=Path, help="where to write it (default: var/reports/silobridge-report.html)")
     sub.add_parser("upgrade", help="create or upgrade the store's tables")
+    reader = sub.add_parser("grant-reader", help="PostgreSQL: let a role read every table and view, and nothing else")
+    reader.add_argument("role", help="an existing role, e.g. one created with CREATE ROLE platform LOGIN PASSWORD '…'")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
@@ -128,6 +130,17 @@ def _dispatch(args, url: str) -> int:
         console.print(f"report written to {path} (open it in any browser; it needs no network)")
     elif args.command == "reconcile":
         return _print_reconciliation(reconcile(engine, args.source, args.first, args.last))
+    elif args.command == "grant-reader":
+        from loaders.grants import GrantError, grant_reader
+
+        try:
+            with engine.begin() as conn:
+                schema = grant_reader(conn, args.role)
+        except GrantError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            return 2
+        console.print(f"role {args.role} may now read every table and view of schema {schema} in {describe(url)} "
+                      "(and those created later), and change nothing")
     return 0
 
 

@@ -15,11 +15,24 @@ building them costs the same for a store of ten rows or ten million. Results
 stored by earlier builds stay in the context, so the site's index lists the
 history of every build's latest runs. Observed values are the stored text
 (counts, and sample values of non-personal columns only).
+
+The site opens offline (`make_offline`): GX's pages load Bootstrap, jQuery,
+bootstrap-table, Font Awesome and Vega from CDNs and a logo from GX's S3
+bucket, none of which GX installs. Every page is rewritten after the build:
+the remote stylesheets and all scripts go, links to GX's web site keep only
+their text, the tables bootstrap-table would
+have filled from inline data (the index) are written out as HTML, the logo is
+GX's installed copy under static/, and a small inline stylesheet stands in for
+the Bootstrap classes the pages use. What needed scripts (sorting, filters,
+collapsing) is gone; every table and result is on the page.
 """
 
 from __future__ import annotations
 
+import ast
+import html
 import json
+import re
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,6 +103,7 @@ def render(runs: dict[tuple[str, str], list[dict]], home: Path) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         context.build_data_docs(site_names=[SITE])
+    make_offline(site_dir(home))
     return site_dir(home) / "index.html"
 
 
@@ -185,3 +199,110 @@ def _aware(value) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# --- offline pages -------------------------------------------------------------------------------
+
+_REMOTE_STYLESHEET = re.compile(r"<link\b[^>]*\bhref=[\"']https?://[^>]*>\s*", re.I)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>\s*", re.I | re.S)
+_REMOTE_IMAGE = re.compile(r"<img\b([^>]*?)\bsrc=[\"']https?://[^\"']*?(logo[-\w]*\.png)[^\"']*[\"']", re.I)
+_REMOTE_CSS_URL = re.compile(r"url\(\s*[\"']?https?://[^)]*\)", re.I)
+_REMOTE_LINK = re.compile(r"<a\b[^>]*\bhref=[\"']https?://[^>]*>(.*?)</a>", re.I | re.S)
+_TABLE_INIT = re.compile(r"\$\('#([\w-]+)'\)\.bootstrapTable\(")
+
+# Stands in for the Bootstrap 4 classes GX's pages use, and for the Font Awesome icons they show.
+OFFLINE_CSS = """
+body { margin: 0; font: 14px/1.5 system-ui, "Noto Sans CJK SC", sans-serif; color: #212529; }
+a { color: #2f6db5; } .container, .container-fluid { padding: 0 16px; } .container { max-width: 1320px; margin: auto; }
+.row { display: flex; flex-wrap: wrap; } [class*="col-"] { box-sizing: border-box; padding: 0 8px; flex: 1 1 100%; }
+@media (min-width: 768px) { .col-md-2 { flex: 0 0 16.66%; } .col-md-10 { flex: 0 0 83.33%; } }
+.d-none, .modal, .collapse:not(.show), .ge-index-page-table-toolbar, .btn { display: none !important; }
+@media (min-width: 576px) { .d-sm-block { display: block !important; } }
+.navbar { display: flex; align-items: center; padding: 8px 16px; border-bottom: 1px solid #dee2e6; }
+.navbar-brand img { height: 28px; } .nav { list-style: none; padding: 0; } .breadcrumb-item { display: inline; }
+.card { border: 1px solid #dee2e6; border-radius: 4px; margin-bottom: 16px; }
+.card-header { padding: 8px 12px; background: #f7f7f9; border-bottom: 1px solid #dee2e6; } .card-body { padding: 12px; }
+.alert { padding: 8px 12px; border-radius: 4px; } .alert-secondary { background: #e2e3e5; }
+table, .table { border-collapse: collapse; width: 100%; margin-bottom: 12px; }
+.table th, .table td, table.offline th, table.offline td { border-top: 1px solid #dee2e6; padding: 4px 8px;
+  vertical-align: top; text-align: left; }
+.table-responsive { overflow-x: auto; } .text-success { color: #28a745; } .text-danger { color: #dc3545; }
+.sticky, .sticky-top { position: static; }
+.fas { font-style: normal; } .fa-check-circle::before { content: "\\2714"; } .fa-times::before { content: "\\2718"; }
+.cooltip .top { display: none; } .cooltip:hover .top { display: block; position: absolute; }
+"""
+
+
+def make_offline(site: Path) -> None:
+    """Rewrites every page of the built site so that it needs no network (see the module's docstring)."""
+    site = Path(site)
+    for sheet in site.rglob("*.css"):
+        sheet.write_text(_REMOTE_CSS_URL.sub("none", sheet.read_text(encoding="utf-8")), encoding="utf-8")
+    for page in site.rglob("*.html"):
+        static = "/".join([".."] * (len(page.relative_to(site).parts) - 1) + ["static"])
+        page.write_text(offline_page(page.read_text(encoding="utf-8"), static), encoding="utf-8")
+
+
+def offline_page(text: str, static: str) -> str:
+    """One page without remote resources or scripts; `static` is the relative path of the site's static/."""
+    tables = dict(_table_data(text))
+    text = _SCRIPT.sub("", text)
+    text = _REMOTE_STYLESHEET.sub("", text)
+    text = _REMOTE_IMAGE.sub(lambda m: f'<img{m[1]}src="{static}/images/{m[2]}"', text)
+    text = _REMOTE_CSS_URL.sub("none", text)
+    text = _REMOTE_LINK.sub(r"\1", text)  # GX's own site and newsletter: text only, nothing points outside
+    for table_id, (columns, rows) in tables.items():
+        text = re.sub(rf"(<table\b[^>]*\bid=\"{re.escape(table_id)}\"[^>]*>)\s*(</table>)",
+                      lambda m: m[1] + _table_body(columns, rows) + m[2], text)
+    return text.replace("</head>", f"<style>{OFFLINE_CSS}</style>\n</head>", 1)
+
+
+def _table_data(text: str):
+    """(table id, (columns, rows)) of every table a page fills with bootstrap-table from inline data."""
+    for m in _TABLE_INIT.finditer(text):
+        options = {}
+        for key in ("columns", "data"):
+            start = text.find(f"{key}: [", m.end())
+            if start < 0:
+                break
+            options[key] = ast.literal_eval(_bracketed(text, start + len(key) + 2))
+        if len(options) == 2:
+            yield m[1], (options["columns"], options["data"])
+
+
+def _bracketed(text: str, start: int) -> str:
+    """The Python-literal list that opens at text[start] ("["), up to its matching "]"."""
+    depth, quote, i = 0, None, start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth == 0:
+                return text[start:i + 1]
+        i += 1
+    raise ValueError("GX data docs: an inline table's data does not end")
+
+
+def _table_body(columns: list[dict], rows: list[dict]) -> str:
+    """Cells hold GX's own rendered HTML; a row that linked somewhere links from each cell."""
+    head = "".join(f"<th>{html.escape(str(c.get('title', c['field'])))}</th>" for c in columns)
+    body = []
+    for row in rows:
+        link = row.get("_table_row_link_path")
+        cells = []
+        for c in columns:
+            cell = str(row.get(c["field"], ""))
+            if link and "<a " not in cell:
+                cell = f'<a href="{html.escape(link, quote=True)}">{cell}</a>'
+            cells.append(f"<td>{cell}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"

@@ -7,6 +7,12 @@ by department, channel and month (办件量, 网办率, 主动评价率, 好评�
 trend, and the quarantine reasons with masked examples. The formulas are
 written in the report itself (`DEFINITIONS`).
 
+The headline figures are read from the store's KPI view
+`v_kpi_department_channel_day` (schemas/views.py declares its counters and
+rates, loaders/views.py creates it): the report and downstream SQL count with
+one definition. Rates over fewer than `SMALL_DENOMINATOR` are greyed and left
+out of the line charts.
+
 The file needs nothing but itself to open: CSS and SVG charts are inline,
 there is no script, no font, no image and no URL, and a Content-Security-
 Policy forbids the browser to fetch anything.
@@ -18,10 +24,8 @@ reconciliation, expectation and quarantine cells have ids of their own
 (`recon.…`, `dq.…`, `dq-day.…`, `quarantine.…`).
 
 Counting is done by SQL on the store (SQLAlchemy Core). The only
-dialect-specific part is the Beijing (UTC+8, no daylight saving) day or month
-of an instant (`_beijing`): instants are UTC text on SQLite and timestamptz on
-PostgreSQL. On-time completion needs a working-day calendar, so its few
-columns are streamed from SQL and counted in Python.
+dialect-specific part left here is the Beijing (UTC+8, no daylight saving)
+day of an instant for the expectation trend (`_beijing`).
 """
 
 from __future__ import annotations
@@ -37,51 +41,66 @@ import sqlalchemy as sa
 
 from quality.reconcile import COUNTS as RECON_COUNTS
 from quality.reconcile import reconcile
+from schemas.codes import CODE_SETS, SOURCE_SYSTEMS
 from schemas.sql import sql_tables
+from schemas.views import COUNTER, COUNTERS, RATE, SMALL_DENOMINATOR, WORKING_DAYS_RULE, view_tables
 
 BEIJING = timezone(timedelta(hours=8))
-DEPARTMENTS = {"market": "市场监管", "medins": "医保", "hrss": "人社", "police": "公安", "tax": "税务"}
-CHANNELS = {1: "窗口办理", 2: "电脑端网上办理", 3: "移动端网上申请", 4: "快递申请", 5: "自助终端", 6: "电话", 9: "其他"}
-ONLINE_CHANNELS = (2, 3)
-COMPLETED = "completed"
+DEPARTMENTS = {code: zh for code, (zh, _) in SOURCE_SYSTEMS.items()}
+CHANNELS = {int(code): name.split(" (")[0] for code, name in CODE_SETS["channel"].items()}
 EXAMPLES_PER_REASON = 3
-
-# Counters kept per (department, channel, month); every figure is one of them or a ratio of two.
-CASE_COUNTERS = ("cases", "online", "finished", "active_evaluated", "ontime_measured", "ontime")
-EVAL_COUNTERS = ("evaluations", "default_evaluations", "evaluations_nd", "haoping", "haoping_nd", "manyi",
-                 "manyi_nd", "chaping", "chaping_nd", "chaping_first", "chaping_first_nd", "followed_up",
-                 "followed_up_nd")
 
 
 @dataclass(frozen=True)
 class Figure:
     name: str  # the id's second part: data-figure="<group>.<name>"
-    label: str
-    numerator: str  # a counter
-    denominator: str | None = None  # a counter; None for a count
+    kpi: str  # a counter or a rate of schemas/views.py
+
+    @property
+    def label(self) -> str:
+        return (RATE[self.kpi] if self.kpi in RATE else COUNTER[self.kpi]).label
+
+    @property
+    def numerator(self) -> str:
+        return RATE[self.kpi].numerator if self.kpi in RATE else self.kpi
+
+    @property
+    def denominator(self) -> str | None:
+        return RATE[self.kpi].denominator if self.kpi in RATE else None
 
 
 FIGURES = (
-    Figure("cases", "办件量 cases", "cases"),
-    Figure("online_share", "网办率 share handled online", "online", "cases"),
-    Figure("finished", "办结量 finished cases", "finished"),
-    Figure("zhudong_rate", "主动评价率 active evaluation rate", "active_evaluated", "finished"),
-    Figure("evaluations", "评价量 evaluations", "evaluations"),
-    Figure("default_evaluations", "默认评价 default evaluations", "default_evaluations"),
-    Figure("haoping_rate", "好评率 (score 3–5)", "haoping", "evaluations"),
-    Figure("haoping_rate_no_default", "好评率, default evaluations left out", "haoping_nd", "evaluations_nd"),
-    Figure("manyi_rate", "满意率 (score 4–5)", "manyi", "evaluations"),
-    Figure("manyi_rate_no_default", "满意率, default evaluations left out", "manyi_nd", "evaluations_nd"),
-    Figure("chaping", "差评 (score 1–2)", "chaping"),
-    Figure("chaping_no_default", "差评, default evaluations left out", "chaping_nd"),
-    Figure("followup_rate", "差评 followed up by a 2nd evaluation", "followed_up", "chaping_first"),
-    Figure("followup_rate_no_default", "差评 followed up, default evaluations left out", "followed_up_nd",
-           "chaping_first_nd"),
-    Figure("ontime_rate", "按时办结率 finished within promise_days", "ontime", "ontime_measured"),
+    Figure("cases", "cases"),
+    Figure("online_share", "online_rate"),
+    Figure("finished", "finished_cases"),
+    Figure("zhudong_rate", "active_evaluation_rate"),
+    Figure("evaluations", "evaluations"),
+    Figure("default_evaluations", "default_evaluations"),
+    Figure("haoping_rate", "good_rate"),
+    Figure("haoping_rate_no_default", "good_rate_no_default"),
+    Figure("manyi_rate", "satisfied_rate"),
+    Figure("manyi_rate_no_default", "satisfied_rate_no_default"),
+    Figure("chaping", "bad_evaluations"),
+    Figure("chaping_no_default", "bad_evaluations_no_default"),
+    Figure("followup_rate", "followup_rate"),
+    Figure("followup_rate_no_default", "followup_rate_no_default"),
+    Figure("ontime_rate", "ontime_rate"),
 )
 
-# The definitions as the report states them (term, rule).
+
+def _rule(kpi: str) -> str:
+    if kpi in RATE:
+        r = RATE[kpi]
+        return f"{COUNTER[r.numerator].rule} ÷ {COUNTER[r.denominator].rule}."
+    return f"count of {COUNTER[kpi].rule}."
+
+
+# The definitions as the report states them (term, rule); the formulas are those of schemas/views.py.
 DEFINITIONS = (
+    ("Source 来源",
+     "The headline figures are sums of the store's view v_kpi_department_channel_day (per department, channel "
+     "and Beijing day); v_kpi_department_month holds the same per month for downstream use. Both, and these "
+     "definitions, come from one declaration (schemas/views.py, documented in docs/data-dictionary.md)."),
     ("Scope 范围",
      "Rows marked deleted (service_case.deleted or service_evaluation.deleted = true) are left out of every "
      "figure, as numerator, denominator and matching evaluation alike. With --from/--to (Beijing dates, both "
@@ -94,29 +113,16 @@ DEFINITIONS = (
      "channel of its case — the service_case row with the same case_no and source_system that is not deleted "
      "— or “unknown” when there is no such case or it has no channel. Case figures below follow the case, "
      "evaluation figures the evaluation."),
-    ("办件量 cases", "count of cases."),
-    ("网办率 online share", "cases with channel ∈ {2 电脑端网上办理, 3 移动端网上申请} ÷ cases."),
-    ("办结 finished", "cases with status = completed (已办结)."),
-    ("主动评价率",
-     "finished cases having at least one evaluation with is_default = false (same case_no and source_system, "
-     "whatever its assess_time) ÷ finished cases."),
-    ("评价量 evaluations / 默认评价", "count of evaluations / of those with is_default = true (系统默认评价)."),
-    ("好评率", "evaluations with score 3–5 ÷ all evaluations. Default evaluations left out: evaluations with "
-               "score 3–5 and is_default = false ÷ evaluations with is_default = false."),
-    ("满意率", "evaluations with score 4–5 ÷ all evaluations; left out likewise."),
-    ("差评", "count of evaluations with score 1–2 (any assess_number); left out likewise."),
-    ("差评 followed up 追评率",
-     "first 差评 (score 1–2, assess_number 1) whose case (same case_no and source_system) has an evaluation with "
-     "assess_number 2, of any score and time ÷ first 差评. Default evaluations left out: the same counting only "
-     "first 差评 with is_default = false."),
-    ("按时办结率 on-time completion",
-     "finished cases whose working days from start to finish_time ≤ promise_days ÷ finished cases that have "
-     "promise_days, a finish_time and a start. Start = accept_time (受理时间), or apply_time when accept_time is "
-     "empty. Working days = the Monday–Friday dates after the start's Beijing date up to and including the "
-     "finish's Beijing date (finished on the start day = 0 working days); public holidays and 调休 working "
-     "weekends are not considered."),
+    *((f.label, _rule(f.kpi)) for f in FIGURES),
+    ("On-time working days", f"{WORKING_DAYS_RULE[0].upper()}{WORKING_DAYS_RULE[1:]}; public holidays and 调休 "
+                             "working weekends count only where calendar_day is changed to flag them."),
     ("Rates", "shown as a percentage with one decimal, numerator / denominator beside it; “—” where the "
-              "denominator is 0."),
+              f"denominator is 0. A rate over fewer than {SMALL_DENOMINATOR} (n, the denominator) is greyed "
+              "and not drawn in the line charts: too few to compare."),
+    ("Expectations",
+     "success rate = expectations met ÷ expectations evaluated over at least one row; a check that saw no rows "
+     "(a rule whose condition no row met, an empty batch) proves nothing and is left out, and a line whose "
+     "checks all saw no rows says “no rows”."),
     ("Reconciliation, expectations, quarantine",
      "the same range applies to etl_run.started_at, dq_result.evaluated_at and etl_reject.created_at "
      "(Beijing dates)."),
@@ -127,7 +133,7 @@ SERIES_COLOURS = ("#2f6db5", "#e07b39", "#3a9d5d", "#c23b4e", "#8a5cc2", "#7a6a4
 
 @dataclass
 class Tally:
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CASE_COUNTERS + EVAL_COUNTERS, 0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((c.name for c in COUNTERS), 0))
 
     def add(self, other: dict) -> None:
         for k, v in other.items():
@@ -142,7 +148,7 @@ def write_report(engine: sa.Engine, path, first: date | None = None, last: date 
     hi = datetime.combine(last + timedelta(days=1), time(), BEIJING) if last else None
     dialect = engine.dialect.name
     with engine.connect() as conn:
-        cube = _headline_cube(conn, dialect, lo, hi)
+        cube = _headline_cube(conn, first, last)
         dq_rows = _dq_by_expectation(conn, lo, hi)
         dq_days = _dq_by_day(conn, dialect, lo, hi)
         reasons, examples = _quarantine(conn, lo, hi)
@@ -181,87 +187,35 @@ def _in_range(query, column, lo, hi):
     return query
 
 
-def _aggregate(conn, inner, counters) -> list[dict]:
-    """Sums the 0/1 columns of `inner` per (source, channel, month)."""
-    sub = inner.subquery()
-    query = sa.select(sub.c.source, sub.c.channel, sub.c.month, sa.func.count().label(counters[0]),
-                      *(sa.func.sum(sub.c[c]).label(c) for c in counters[1:]))
-    query = query.group_by(sub.c.source, sub.c.channel, sub.c.month)
-    return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def _headline_cube(conn, dialect: str, lo, hi) -> dict[tuple, Tally]:
-    """Counters per (source, channel, month)."""
-    case, ev = sql_tables["service_case"], sql_tables["service_evaluation"]
+def _headline_cube(conn, first: date | None, last: date | None) -> dict[tuple, Tally]:
+    """Counters per (source, channel, month), summed from the KPI view over the Beijing days [first, last]."""
+    kpi = view_tables["v_kpi_department_channel_day"]
+    keys = (kpi.c.source_system, kpi.c.channel, kpi.c.month)
+    query = sa.select(*keys, *(sa.func.sum(kpi.c[c.name]).label(c.name) for c in COUNTERS)).group_by(*keys)
+    if first is not None:
+        query = query.where(kpi.c.day >= first)
+    if last is not None:
+        query = query.where(kpi.c.day <= last)
     cube: dict[tuple, Tally] = defaultdict(Tally)
-
-    # Cases.
-    active = sa.exists().where(ev.c.case_no == case.c.case_no, ev.c.source_system == case.c.source_system,
-                               sa.not_(ev.c.deleted), sa.not_(ev.c.is_default))
-    finished = case.c.status == COMPLETED
-    inner = _in_range(sa.select(
-        case.c.source_system.label("source"), case.c.channel.label("channel"),
-        _beijing(case.c.apply_time, dialect, "month").label("month"),
-        _flag(case.c.channel.in_(ONLINE_CHANNELS)).label("online"),
-        _flag(finished).label("finished"),
-        _flag(sa.and_(finished, active)).label("active_evaluated"),
-    ).where(sa.not_(case.c.deleted)), case.c.apply_time, lo, hi)
-    for row in _aggregate(conn, inner, ("cases", "online", "finished", "active_evaluated")):
-        cube[(row.pop("source"), row.pop("channel"), row.pop("month"))].add(row)
-
-    # Evaluations, with the channel of their (not deleted) case.
-    follow = ev.alias("follow_up")
-    followed = sa.exists().where(follow.c.case_no == ev.c.case_no, follow.c.source_system == ev.c.source_system,
-                                 follow.c.assess_number == 2, sa.not_(follow.c.deleted))
-    own = sa.not_(ev.c.is_default)
-    good, satisfied, bad = ev.c.score.between(3, 5), ev.c.score.between(4, 5), ev.c.score.between(1, 2)
-    first_bad = sa.and_(bad, ev.c.assess_number == 1)
-    joined = ev.outerjoin(case, sa.and_(case.c.case_no == ev.c.case_no, case.c.source_system == ev.c.source_system,
-                                        sa.not_(case.c.deleted)))
-    inner = _in_range(sa.select(
-        ev.c.source_system.label("source"), case.c.channel.label("channel"),
-        _beijing(ev.c.assess_time, dialect, "month").label("month"),
-        _flag(ev.c.is_default).label("default_evaluations"),
-        _flag(own).label("evaluations_nd"),
-        _flag(good).label("haoping"), _flag(sa.and_(good, own)).label("haoping_nd"),
-        _flag(satisfied).label("manyi"), _flag(sa.and_(satisfied, own)).label("manyi_nd"),
-        _flag(bad).label("chaping"), _flag(sa.and_(bad, own)).label("chaping_nd"),
-        _flag(first_bad).label("chaping_first"), _flag(sa.and_(first_bad, own)).label("chaping_first_nd"),
-        _flag(sa.and_(first_bad, followed)).label("followed_up"),
-        _flag(sa.and_(first_bad, own, followed)).label("followed_up_nd"),
-    ).select_from(joined).where(sa.not_(ev.c.deleted)), ev.c.assess_time, lo, hi)
-    for row in _aggregate(conn, inner, EVAL_COUNTERS):
-        cube[(row.pop("source"), row.pop("channel"), row.pop("month"))].add(row)
-
-    # On-time completion: working days need a calendar, so the few columns are streamed and counted here.
-    query = _in_range(sa.select(
-        case.c.source_system, case.c.channel, case.c.apply_time, case.c.accept_time, case.c.finish_time,
-        case.c.promise_days,
-    ).where(sa.not_(case.c.deleted), finished, case.c.promise_days.is_not(None)), case.c.apply_time, lo, hi)
-    for r in conn.execute(query.execution_options(yield_per=5000)):
-        start = r.accept_time or r.apply_time
-        if start is None or r.finish_time is None:
-            continue
-        month = r.apply_time.astimezone(BEIJING).strftime("%Y-%m") if r.apply_time else None
-        on_time = working_days(start.astimezone(BEIJING).date(), r.finish_time.astimezone(BEIJING).date()) \
-            <= r.promise_days
-        cube[(r.source_system, r.channel, month)].add({"ontime_measured": 1, "ontime": int(on_time)})
+    for row in conn.execute(query).mappings():
+        cube[(row["source_system"], row["channel"], row["month"])].add({c.name: row[c.name] for c in COUNTERS})
     return cube
 
 
-def working_days(start: date, finish: date) -> int:
-    """Monday–Friday dates d with start < d ≤ finish (0 when finish ≤ start)."""
-    if finish <= start:
-        return 0
-    weeks, rest = divmod((finish - start).days, 7)
-    return weeks * 5 + sum(1 for i in range(1, rest + 1) if (start + timedelta(days=weeks * 7 + i)).weekday() < 5)
+def _dq_counts(dq) -> tuple:
+    """checks = expectations evaluated over at least one row, passed = those met; a check that saw no rows
+    (element_count 0, or an aggregate that observed nothing) proves nothing and counts in neither."""
+    no_rows = sa.or_(dq.c.element_count == 0, sa.and_(dq.c.element_count.is_(None), dq.c.observed_value == "no rows"))
+    saw = sa.case((no_rows, 0), else_=1)
+    passed = sa.case((no_rows, 0), (dq.c.success, 1), else_=0)
+    return sa.func.sum(saw).label("checks"), sa.func.sum(passed).label("passed")
 
 
 def _dq_by_expectation(conn, lo, hi) -> list[dict]:
     dq = sql_tables["dq_result"]
     keys = (dq.c.source, dq.c.stream, dq.c.expectation, dq.c.column_name, dq.c.severity)
     query = _in_range(sa.select(
-        *keys, sa.func.count().label("checks"), sa.func.sum(_flag(dq.c.success)).label("passed"),
+        *keys, *_dq_counts(dq),
         sa.func.sum(dq.c.element_count).label("elements"), sa.func.sum(dq.c.unexpected_count).label("unexpected"),
         sa.func.max(dq.c.evaluated_at).label("last_evaluated"),
     ), dq.c.evaluated_at, lo, hi).group_by(*keys).order_by(*keys)
@@ -270,14 +224,10 @@ def _dq_by_expectation(conn, lo, hi) -> list[dict]:
 
 def _dq_by_day(conn, dialect: str, lo, hi) -> list[dict]:
     dq = sql_tables["dq_result"]
-    sub = _in_range(sa.select(
-        _beijing(dq.c.evaluated_at, dialect, "day").label("day"), dq.c.source,
-        _flag(dq.c.success).label("passed"), dq.c.unexpected_count,
-    ), dq.c.evaluated_at, lo, hi).subquery()
-    query = sa.select(sub.c.day, sub.c.source, sa.func.count().label("checks"),
-                      sa.func.sum(sub.c.passed).label("passed"),
-                      sa.func.sum(sub.c.unexpected_count).label("unexpected"),
-                      ).group_by(sub.c.day, sub.c.source).order_by(sub.c.day, sub.c.source)
+    day = _beijing(dq.c.evaluated_at, dialect, "day").label("day")
+    query = _in_range(sa.select(day, dq.c.source, *_dq_counts(dq),
+                                sa.func.sum(dq.c.unexpected_count).label("unexpected")),
+                      dq.c.evaluated_at, lo, hi).group_by(day, dq.c.source).order_by(day, dq.c.source)
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
@@ -344,8 +294,12 @@ td.n { text-align: right; white-space: nowrap; }
 td.rate { text-align: right; white-space: nowrap; }
 td.rate .pct { font-weight: 600; }
 td.rate .nd { display: block; color: var(--muted); font-size: 12px; }
+td.rate.small, td.rate.small .pct { color: #9aa5b1; font-weight: 400; }
 td.fail { color: var(--bad); font-weight: 600; }
-td.text { max-width: 760px; }
+td.text { max-width: 760px; overflow-wrap: anywhere; }
+table.dq thead th { white-space: normal; }
+table.dq th.name { white-space: normal; max-width: 300px; }
+td.norows { color: var(--muted); font-style: italic; text-align: right; }
 .examples { margin: 0; padding-left: 18px; color: var(--muted); }
 .ok { color: #2b7a3d; font-weight: 600; }
 .warn { color: var(--bad); font-weight: 600; }
@@ -369,8 +323,13 @@ def _rate_text(num: int, den: int) -> str:
     return "—" if den == 0 else f"{100 * num / den:.1f}%"
 
 
-def _rate_cell(fid: str, num: int, den: int, css: str = "rate") -> str:
-    return (f'<td class="{css}" data-figure="{_e(fid)}"><span class="pct">{_rate_text(num, den)}</span> '
+def _rate_cell(fid: str, num: int, den: int, css: str = "rate", *, small_n: bool = False) -> str:
+    """A rate with its numerator and denominator; `small_n`: greyed when 0 < denominator < SMALL_DENOMINATOR."""
+    title = ""
+    if small_n and 0 < den < SMALL_DENOMINATOR:
+        css += " small"
+        title = f' title="n = {den:,}: fewer than {SMALL_DENOMINATOR}, too few to compare"'
+    return (f'<td class="{css}" data-figure="{_e(fid)}"{title}><span class="pct">{_rate_text(num, den)}</span> '
             f'<span class="nd">{num:,} / {den:,}</span></td>')
 
 
@@ -407,23 +366,39 @@ def _figure_table(groups: list[tuple[str, str, Tally]], first_header: str) -> st
             c = tally.counts
             fid = f"{prefix}.{f.name}"
             cells.append(_count_cell(fid, c[f.numerator]) if f.denominator is None
-                         else _rate_cell(fid, c[f.numerator], c[f.denominator]))
+                         else _rate_cell(fid, c[f.numerator], c[f.denominator], small_n=True))
         rows.append(f"<tr><th>{_e(f.label)}</th>{''.join(cells)}</tr>")
     return (f'<div class="scroll"><table class="figures"><thead><tr><th>{_e(first_header)}</th>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
-RATE_SERIES = (("网办率", "online", "cases"), ("主动评价率", "active_evaluated", "finished"),
-               ("好评率", "haoping", "evaluations"), ("满意率", "manyi", "evaluations"),
-               ("好评率 excl. default", "haoping_nd", "evaluations_nd"), ("按时办结率", "ontime", "ontime_measured"))
+# The rates drawn in the charts (label, rate of schemas/views.py).
+RATE_SERIES = (("网办率", "online_rate"), ("主动评价率", "active_evaluation_rate"), ("好评率", "good_rate"),
+               ("满意率", "satisfied_rate"), ("好评率 excl. default", "good_rate_no_default"),
+               ("按时办结率", "ontime_rate"))
+
+
+@dataclass(frozen=True)
+class Faint:
+    """A rate over fewer than SMALL_DENOMINATOR: drawn faint in bar charts, not at all in line charts."""
+
+    value: float
+    n: int
+
+
+def _chart_rate(num: int, den: int) -> float | Faint | None:
+    if den == 0:
+        return None
+    return Faint(num / den, den) if den < SMALL_DENOMINATOR else num / den
 
 
 def _group_charts(groups: list[tuple[str, str, Tally]], what: str, line: bool = False) -> str:
     labels = [label for _, label, _ in groups]
     counts = [("办件量 cases", [t.counts["cases"] for *_, t in groups]),
               ("评价量 evaluations", [t.counts["evaluations"] for *_, t in groups]),
-              ("差评", [t.counts["chaping"] for *_, t in groups])]
-    rates = [(name, [_rate(t.counts[n], t.counts[d]) for *_, t in groups]) for name, n, d in RATE_SERIES]
+              ("差评", [t.counts["bad_evaluations"] for *_, t in groups])]
+    rates = [(name, [_chart_rate(t.counts[RATE[r].numerator], t.counts[RATE[r].denominator]) for *_, t in groups])
+             for name, r in RATE_SERIES]
     chart = _line_chart if line else _bar_chart
     room = 0 if line else 100 * len(labels)  # bars need room for their two-line labels; wide charts wrap
     return ('<div class="charts">'
@@ -488,6 +463,17 @@ def _recon_section(recon) -> str:
             + table + verdict + findings + "</section>")
 
 
+def _dq_rate_cell(fid: str, passed: int, checks: int, css: str = "rate") -> str:
+    if checks == 0:
+        return f'<td class="rate norows" data-figure="{_e(fid)}">no rows</td>'
+    return _rate_cell(fid, passed, checks, css)
+
+
+def _breakable(name: str) -> str:
+    """An expectation or column name that may wrap after its underscores."""
+    return _e(name).replace("_", "_<wbr>")
+
+
 def _dq_section(dq_rows: list[dict], dq_days: list[dict]) -> str:
     if not dq_rows:
         return ('<section id="expectations"><h2>Expectation results 数据质量校验</h2>'
@@ -495,35 +481,37 @@ def _dq_section(dq_rows: list[dict], dq_days: list[dict]) -> str:
     body = []
     for r in dq_rows:
         fid = f"dq.{r['source']}.{r['stream']}.{r['expectation']}.{r['column_name'] or '-'}"
-        passed, checks = int(r["passed"] or 0), int(r["checks"])
+        passed, checks = int(r["passed"] or 0), int(r["checks"] or 0)
         failing = passed < checks and r["severity"] == "error"
-        rate = _rate_cell(f"{fid}.success_rate", passed, checks, "rate fail" if failing else "rate")
-        body.append(f"<tr><th>{_e(r['source'])}</th><th>{_e(r['stream'])}</th><th>{_e(r['expectation'])}</th>"
-                    f"<th>{_e(r['column_name'] or '')}</th><td>{_e(r['severity'])}</td>{rate}"
+        rate = _dq_rate_cell(f"{fid}.success_rate", passed, checks, "rate fail" if failing else "rate")
+        body.append(f"<tr><th>{_e(r['source'])}</th><th>{_e(r['stream'])}</th>"
+                    f"<th class=\"name\">{_breakable(r['expectation'])}</th>"
+                    f"<th class=\"name\">{_breakable(r['column_name'] or '')}</th><td>{_e(r['severity'])}</td>{rate}"
                     + _count_cell(f"{fid}.elements", int(r["elements"] or 0))
                     + _count_cell(f"{fid}.unexpected", int(r["unexpected"] or 0)) + "</tr>")
-    table = ('<div class="scroll"><table><thead><tr><th>source</th><th>stream</th><th>expectation</th>'
-             "<th>column</th><th>severity</th><th>success rate (passed / checks)</th><th>rows checked</th>"
+    table = ('<div class="scroll"><table class="dq"><thead><tr><th>source</th><th>stream</th><th>expectation</th>'
+             "<th>column</th><th>severity</th><th>success rate (passed / checks over rows)</th><th>rows checked</th>"
              f"<th>unexpected rows</th></tr></thead><tbody>{''.join(body)}</tbody></table></div>")
     trend_rows = []
     for r in dq_days:
         fid = f"dq-day.{r['day']}.{r['source']}"
         trend_rows.append(f"<tr><th>{_e(r['day'])}</th><th>{_e(r['source'])}</th>"
-                          + _rate_cell(f"{fid}.success_rate", int(r["passed"] or 0), int(r["checks"]))
+                          + _dq_rate_cell(f"{fid}.success_rate", int(r["passed"] or 0), int(r["checks"] or 0))
                           + _count_cell(f"{fid}.unexpected", int(r["unexpected"] or 0)) + "</tr>")
-    trend = ('<div class="scroll"><table><thead><tr><th>day (Beijing)</th><th>source</th>'
-             "<th>success rate (passed / checks)</th><th>unexpected rows</th></tr></thead>"
+    trend = ('<div class="scroll"><table class="dq"><thead><tr><th>day (Beijing)</th><th>source</th>'
+             "<th>success rate (passed / checks over rows)</th><th>unexpected rows</th></tr></thead>"
              f"<tbody>{''.join(trend_rows)}</tbody></table></div>")
     days = sorted({r["day"] for r in dq_days})
     sources = sorted({r["source"] for r in dq_days})
     by = {(r["day"], r["source"]): r for r in dq_days}
-    series = [(s, [_rate(int(by[(d, s)]["passed"] or 0), int(by[(d, s)]["checks"])) if (d, s) in by else None
+    series = [(s, [_rate(int(by[(d, s)]["passed"] or 0), int(by[(d, s)]["checks"] or 0)) if (d, s) in by else None
                    for d in days]) for s in sources]
     chart = (_line_chart if len(days) > 1 else _bar_chart)("Expectation success rate per day and source",
                                                            days, series, percent=True, width=900)
     return ('<section id="expectations"><h2>Expectation results 数据质量校验</h2>'
             "<p>From dq_result: each row is one expectation evaluated on one run's batch. Success rate = "
-            "expectations met ÷ expectations evaluated; unexpected rows summed over the evaluations.</p>"
+            "expectations met ÷ expectations evaluated over at least one row (“no rows” where none saw a row); "
+            "unexpected rows summed over the evaluations.</p>"
             + table + "<h3>Trend per day 趋势</h3>" + chart + trend + "</section>")
 
 
@@ -627,10 +615,14 @@ def _axes(title: str, labels: list[str], top: float, percent: bool, width: int, 
 
 def _frame(title: str, labels: list[str], series: list[tuple[str, list]], percent: bool, width: int, height: int):
     """The scale's top, the plot's left edge, and the axes both chart kinds draw on."""
-    values = [v for _, vs in series for v in vs if v is not None]
+    values = [v.value if isinstance(v, Faint) else v for _, vs in series for v in vs if v is not None]
     top = 1.0 if percent else _nice_max(max(values, default=0))
     left, bottom = 52, 40
     return top, left, _axes(title, labels, top, percent, width, height, left, bottom, series)
+
+
+def _shown(v: float, percent: bool) -> str:
+    return f"{v * 100:.1f}%" if percent else f"{v:,}"
 
 
 def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list]], *, percent: bool,
@@ -642,28 +634,37 @@ def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list]], *,
         for i, v in enumerate(vs):
             if v is None:
                 continue
-            h = plot_h * v / top
+            faint = isinstance(v, Faint)
+            value = v.value if faint else v
+            h = plot_h * value / top
             x = left + slot * i + slot * 0.1 + bar * s
-            shown = f"{v * 100:.1f}%" if percent else f"{v:,}"
+            note = f" (n = {v.n}, fewer than {SMALL_DENOMINATOR})" if faint else ""
+            look = ' fill-opacity="0.3" class="faint"' if faint else ""
             parts.append(f'<rect x="{x:.1f}" y="{40 + plot_h - h:.1f}" width="{max(bar - 1, 1):.1f}" '
-                         f'height="{h:.1f}" fill="{colour}"><title>{_e(labels[i])} · {_e(name)}: {shown}</title></rect>')
+                         f'height="{h:.1f}" fill="{colour}"{look}>'
+                         f"<title>{_e(labels[i])} · {_e(name)}: {_shown(value, percent)}{note}</title></rect>")
     parts.append("</svg>")
     return f"<figure><figcaption>{_e(title)}</figcaption>{''.join(parts)}</figure>"
 
 
 def _line_chart(title: str, labels: list[str], series: list[tuple[str, list]], *, percent: bool,
                 width: int = 760, height: int = 300) -> str:
+    """Points joined where neighbours both have a value; a rate over a small denominator is left out (a gap)."""
     top, left, (parts, plot_w, plot_h, slot) = _frame(title, labels, series, percent, width, height)
     for s, (name, vs) in enumerate(series):
         colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
-        points = [(left + slot * (i + 0.5), 40 + plot_h - plot_h * v / top, i, v) for i, v in enumerate(vs)
-                  if v is not None]
-        if len(points) > 1:
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
-                         + " ".join(f"{x:.1f},{y:.1f}" for x, y, *_ in points) + '"/>')
-        for x, y, i, v in points:
-            shown = f"{v * 100:.1f}%" if percent else f"{v:,}"
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}">'
-                         f"<title>{_e(labels[i])} · {_e(name)}: {shown}</title></circle>")
+        runs: list[list[tuple]] = [[]]
+        for i, v in enumerate(vs):
+            if v is None or isinstance(v, Faint):
+                runs.append([])
+                continue
+            runs[-1].append((left + slot * (i + 0.5), 40 + plot_h - plot_h * v / top, i, v))
+        for run in runs:
+            if len(run) > 1:
+                parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                             + " ".join(f"{x:.1f},{y:.1f}" for x, y, *_ in run) + '"/>')
+            for x, y, i, v in run:
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}">'
+                             f"<title>{_e(labels[i])} · {_e(name)}: {_shown(v, percent)}</title></circle>")
     parts.append("</svg>")
     return f"<figure><figcaption>{_e(title)}</figcaption>{''.join(parts)}</figure>"

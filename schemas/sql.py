@@ -13,7 +13,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-from schemas.tables import BLOB, BOOLEAN, INSTANT, INTEGER, MONEY, TABLES, TEXT, Column, Table
+from schemas.tables import BLOB, BOOLEAN, DATE, INSTANT, INTEGER, MONEY, TABLES, TEXT, Column, Table
 
 INSTANT_TEXT_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
 
@@ -73,6 +73,7 @@ _TYPES = {
     INSTANT: Instant,
     MONEY: Money,
     BLOB: sa.LargeBinary,
+    DATE: sa.Date,  # SQLite: ISO text YYYY-MM-DD, which sorts and compares as dates
 }
 
 metadata = sa.MetaData()

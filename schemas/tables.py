@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 # Logical types; each backend maps them in schemas/sql.py and schemas/arrow.py.
 TEXT, INTEGER, BOOLEAN, INSTANT, MONEY, BLOB = "text", "integer", "boolean", "instant", "money", "blob"
+# A calendar date (no time, no zone): `date` on PostgreSQL, `YYYY-MM-DD` text on SQLite. Not in unified batches.
+DATE = "date"
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,10 @@ SERVICE_CASE = Table(
         _c("deleted", BOOLEAN, "set only when the source deletes the record", nullable=False),
         *_LINEAGE,
     ),
-    indexes=(("source_system", "source_updated_at"),),
+    # Access paths of downstream readers (docs/querying.md): one applicant, a period, open cases,
+    # a bundle, what changed since a time.
+    indexes=(("source_system", "source_updated_at"), ("applicant_key",), ("apply_time",), ("status",),
+             ("bundle_id",), ("source_updated_at",)),
 )
 
 SERVICE_EVALUATION = Table(
@@ -116,7 +121,7 @@ SERVICE_EVALUATION = Table(
         _c("deleted", BOOLEAN, "set when the source deletes the evaluation", nullable=False),
         *_LINEAGE,
     ),
-    indexes=(("case_no",),),
+    indexes=(("case_no",), ("source_updated_at",)),
 )
 
 ETL_RUN = Table(
@@ -221,8 +226,37 @@ STORE_KEY = Table(
     ),
 )
 
+CODE_VALUE = Table(
+    "code_value",
+    "The names of every unified code (schemas/codes.py), for joins: `code_set` is the code set a column names in "
+    "this dictionary (`channel`, `case_status`…) or `source_system`; integer codes are stored as text "
+    "(join with CAST(column AS TEXT)). Filled by the migrations.",
+    (
+        _c("code_set", TEXT, "the code set, e.g. `channel`, `eval_channel`, `case_status`, `source_system`", key=True),
+        _c("code", TEXT, "the unified code as text, e.g. `2`, `completed`, `hrss`", key=True),
+        _c("name_zh", TEXT, "its name in Chinese", nullable=False),
+        _c("name_en", TEXT, "its name in English", nullable=False),
+    ),
+)
+
+CALENDAR_DAY = Table(
+    "calendar_day",
+    "Working-day calendar for 按时办结 (on-time completion): one row per date from 2000-01-01 to 2049-12-31, "
+    "filled by the migration with Monday–Friday as working days. Public holidays and 调休 working weekends "
+    "are not flagged; an operator may set `is_workday` for them and then renumber `workday_number` "
+    "(docs/querying.md, 'Holidays'), and every view that counts working days follows.",
+    (
+        _c("day", DATE, "the date (Beijing)", key=True),
+        _c("is_workday", BOOLEAN, "whether the date is a working day", nullable=False),
+        _c("workday_number", INTEGER, "working days from the calendar's first day up to and including this one: "
+                                      "the working days after day a up to and including day b are "
+                                      "workday_number(b) − workday_number(a)", nullable=False),
+    ),
+)
+
 UNIFIED_TABLES = (SERVICE_CASE, SERVICE_EVALUATION)
-TABLES = (SERVICE_CASE, SERVICE_EVALUATION, ETL_RUN, ETL_WATERMARK, ETL_REJECT, DQ_RESULT, STORE_KEY)
+TABLES = (SERVICE_CASE, SERVICE_EVALUATION, ETL_RUN, ETL_WATERMARK, ETL_REJECT, DQ_RESULT, STORE_KEY, CODE_VALUE,
+          CALENDAR_DAY)
 STREAM_TABLES = {"cases": SERVICE_CASE, "evaluations": SERVICE_EVALUATION}
 
 # The columns that decide which of two deliveries of one key wins (README.md, Precedence).

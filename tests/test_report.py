@@ -5,6 +5,8 @@ an operational table, gets a few rows by hand. Every expected figure is computed
 independently of quality/report.py; on-time completion counts working days with numpy's calendar.
 """
 
+import html
+import json
 import os
 import re
 import shutil
@@ -20,7 +22,7 @@ import sqlalchemy as sa
 from loaders.engine import make_engine
 from pipeline.config import Settings
 from pipeline.runner import run_source
-from quality.report import mask_free_text, working_days, write_report
+from quality.report import mask_free_text, write_report
 from schemas.sql import Instant, sql_tables
 from simulators.medins_db import create_schema, write_cases, write_evaluations
 from tests.handmade import PERSON_ID, case_row, eval_row, write_drop
@@ -116,12 +118,20 @@ def _dq_rows(store_url: str) -> None:
             ("hrss", "cases", "expect_column_values_to_not_be_null", "case_no", "error", 3, 0, True,
              "2026-01-21 00:10:00"),  # 21 Jan Beijing, 20 Jan UTC
             ("medins", "evaluations", "expect_column_values_to_be_in_set", "score", "error", 7, 2, False,
-             "2026-01-21 09:00:00")]
+             "2026-01-21 09:00:00"),
+            # Checks that saw no rows: a rule whose condition no row met, twice, and an aggregate over nothing.
+            ("hrss", "cases", "expect_column_values_to_not_be_null", "finish_time", "warning", 0, 0, True,
+             "2026-01-20 02:10:00"),
+            ("hrss", "cases", "expect_column_values_to_not_be_null", "finish_time", "warning", 0, 0, True,
+             "2026-01-21 00:10:00"),
+            ("police", "cases", "expect_column_max_to_be_between", "source_updated_at", "warning", None, None, True,
+             "2026-01-22 09:00:00")]
     engine = make_engine(store_url)
     with engine.begin() as conn:
         conn.execute(sql_tables["dq_result"].insert(), [
             {"run_id": f"test-dq-{i}", "source": s, "stream": st, "expectation": x, "column_name": col,
-             "kwargs": "{}", "severity": sev, "observed_value": None, "element_count": n, "unexpected_count": u,
+             "kwargs": "{}", "severity": sev, "observed_value": "no rows" if n is None else f"{u} of {n} unexpected",
+             "element_count": n, "unexpected_count": u,
              "success": ok, "evaluated_at": at(when)} for i, (s, st, x, col, sev, n, u, ok, when) in enumerate(rows)])
     engine.dispose()
 
@@ -313,18 +323,24 @@ class Store:
             for k in ("extracted", "inserted", "updated", "unchanged", "quarantined", "duplicates"):
                 out[f"{prefix}.{k}"] = out.get(f"{prefix}.{k}", 0) + (r[k] if ok else 0)
         dq = self.conn.execute(sa.text(
-            "SELECT source, stream, expectation, column_name, success, element_count, unexpected_count, evaluated_at "
-            "FROM dq_result").columns(success=sa.Boolean(), evaluated_at=Instant())).mappings().all()
+            "SELECT source, stream, expectation, column_name, success, element_count, unexpected_count, "
+            "observed_value, evaluated_at FROM dq_result").columns(success=sa.Boolean(), evaluated_at=Instant())
+        ).mappings().all()
         for r in dq:
             if (self.lo and r["evaluated_at"] < self.lo) or (self.hi and r["evaluated_at"] >= self.hi):
                 continue
             prefix = f"dq.{r['source']}.{r['stream']}.{r['expectation']}.{r['column_name'] or '-'}"
             day = f"dq-day.{r['evaluated_at'].astimezone(BJ).date()}.{r['source']}"
+            # A check over no rows proves nothing: it counts in neither the passed nor the checks.
+            no_rows = r["element_count"] == 0 or (r["element_count"] is None and r["observed_value"] == "no rows")
             for p in (prefix, day):
                 num, den = out.get(f"{p}.success_rate", (0, 0))
-                out[f"{p}.success_rate"] = (num + bool(r["success"]), den + 1)
+                out[f"{p}.success_rate"] = (num, den) if no_rows else (num + bool(r["success"]), den + 1)
                 out[f"{p}.unexpected"] = out.get(f"{p}.unexpected", 0) + (r["unexpected_count"] or 0)
             out[f"{prefix}.elements"] = out.get(f"{prefix}.elements", 0) + (r["element_count"] or 0)
+        for k, v in out.items():
+            if k.endswith(".success_rate") and v == (0, 0):
+                out[k] = "no rows"
         params: dict = {}
         cond = self._time_cond("created_at", params)
         stmt = sa.text("SELECT source, reason, COUNT(*) AS n, COUNT(replayed_at) AS replayed FROM etl_reject "
@@ -387,7 +403,9 @@ def read_figures(page: str) -> dict:
     for fid, parts in reader.texts.items():
         text = " ".join("".join(parts).split())
         m = RATE.match(text)
-        if m:
+        if text == "no rows":
+            out[fid] = text
+        elif m:
             num, den = int(m[2].replace(",", "")), int(m[3].replace(",", ""))
             out[fid] = (num, den)
             if den == 0:
@@ -432,6 +450,9 @@ def test_every_figure_equals_sql_on_the_store(store, tmp_path):
     assert shown["dq-day.2026-01-20.hrss.success_rate"] == (1, 2)
     assert shown["dq-day.2026-01-21.hrss.success_rate"] == (1, 1)  # 00:10 Beijing is still the 20th in UTC
     assert shown["dq-day.2026-01-21.medins.unexpected"] == 2
+    assert shown["dq.hrss.cases.expect_column_values_to_not_be_null.finish_time.success_rate"] == "no rows"
+    assert shown["dq.police.cases.expect_column_max_to_be_between.source_updated_at.success_rate"] == "no rows"
+    assert shown["dq-day.2026-01-22.police.success_rate"] == "no rows"
     assert shown["quarantine.hrss.invalid_id_card.count"] == 1
     assert "channel-9.cases" not in shown and "market.cases" in shown  # channels present; all five departments
 
@@ -477,16 +498,11 @@ def test_the_page_needs_no_network(sqlite_url, tmp_path):
     assert "default-src 'none'" in page  # and the browser is told to fetch nothing
 
 
-def test_defensive_masking_and_working_days():
+def test_defensive_masking():
     assert mask_free_text("证件340603199003070022,手机+86 13812345678") == "证件340603********0022,手机+86 138****5678"
     assert mask_free_text("电话 138-1234-5678 与 ３４０６０３１９９００３０７００２２") == \
         "电话 138-****-5678 与 340603********0022"
     assert mask_free_text("reject 12345 ok") == "reject 12345 ok" and mask_free_text(None) is None
-    start = date(2026, 9, 1)
-    for a in range(0, 40, 3):
-        for b in range(0, 40):
-            d0, d1 = start + timedelta(a), start + timedelta(b)
-            assert working_days(d0, d1) == max(0, int(np.busday_count(d0 + timedelta(1), d1 + timedelta(1))))
 
 
 def _chromium() -> str | None:
@@ -522,3 +538,41 @@ def test_chromium_renders_the_figures_without_network(sqlite_url, tmp_path):
     assert "<svg" in dom and "data-figure" in dom, dom[:500]
     shown = read_figures(dom)
     assert_figures_match(shown, expected_figures(url))
+
+
+PROBE = """<script>
+const tables = [...document.querySelectorAll('#expectations table')].map(t => ({
+  width: t.getBoundingClientRect().width, room: t.parentElement.clientWidth}));
+document.body.setAttribute('data-measure', JSON.stringify({
+  window: window.innerWidth, page: document.documentElement.scrollWidth, tables: tables}));
+</script>"""
+
+
+def test_the_expectations_table_fits_a_1200_px_window(sqlite_url, tmp_path):
+    """Chromium lays the page out in a 1,200 px window; a probe script (in a copy of the page without its
+    no-script policy) measures the expectation tables against the width they have."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (see test_chromium_renders_the_figures_without_network)")
+    url = _build(sqlite_url, tmp_path)  # the pipeline's own expectations, long names included
+    engine = make_engine(url)
+    page = write_report(engine, tmp_path / "report.html").read_text(encoding="utf-8")
+    engine.dispose()
+    assert "expect_column_pair_values_a_to_be_greater_than_b" in page
+    probe = tmp_path / "probe.html"
+    probe.write_text(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+                     .replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+         f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1200,900",
+         "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = json.loads(html.unescape(re.search(r'data-measure="([^"]*)"', done.stdout)[1]))
+    assert measured["window"] == 1200
+    assert measured["page"] <= 1200, measured  # no horizontal scrolling of the page
+    assert len(measured["tables"]) == 2  # per expectation, and the trend per day
+    for table in measured["tables"]:
+        assert table["width"] <= table["room"] + 0.5, measured  # each fits without its own scrollbar
