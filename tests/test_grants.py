@@ -81,8 +81,13 @@ def test_the_reader_reads_every_view_and_table_and_writes_nothing(pg_url, reader
 
 
 def test_grant_reader_says_what_to_do_when_it_cannot(pg_url, sqlite_url, capsys):
+    assert main(["--store", pg_url, "grant-reader", "platform"]) == 2
+    assert "there is no store" in capsys.readouterr().err  # nothing to grant on yet
+    assert main(["--store", pg_url, "upgrade"]) == 0
+    capsys.readouterr()
     assert main(["--store", pg_url, "grant-reader", "nobody_of_that_name"]) == 2
     err = capsys.readouterr().err
     assert "there is no role 'nobody_of_that_name'" in err and "CREATE ROLE" in err
+    assert main(["--store", sqlite_url, "upgrade"]) == 0
     assert main(["--store", sqlite_url, "grant-reader", "platform"]) == 2
     assert "read-only roles exist on a PostgreSQL store" in capsys.readouterr().err
