@@ -8,10 +8,11 @@ is not the `PythonOperator` the provider's own extractor is registered for, and 
 methods. So `load_task` is `@task` with an operator that has them, the mechanism the provider's
 guide recommends for one's own operators. They build the datasets with `pipeline.lineage`.
 
-The methods run in the listener, after the task's own code: in a fork of the task process by
-default (`[openlineage] execute_in_thread` makes it a thread), where a failure only costs the
-lineage (the provider logs a warning), never the task. So each resolves the settings itself, and
-`execute` keeps the run's summary (the task's return value) for `_on_complete`, as the guide advises.
+The methods run in the provider's listener, around the task's own code, in a thread of the task
+process (airflow.cfg sets `[openlineage] execute_in_thread`; the provider's default is a fork), where
+a failure only costs the lineage (the provider logs a warning), never the task. So each resolves the
+settings itself, and `execute` keeps the run's summary (the task's return value) for `_on_complete`,
+as the provider's guide advises.
 """
 
 from __future__ import annotations
