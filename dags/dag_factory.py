@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pendulum
 from airflow.sdk import DAG, Asset, AssetAny, Connection, CronDataIntervalTimetable, Variable, task
 from airflow.sdk.exceptions import AirflowNotFoundException
+from lineage_task import load_task  # lineage (OpenLineage); dags/ is on sys.path
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -59,7 +60,11 @@ def build_source_dag(spec: SourceSpec) -> DAG:
         outlets = table_assets(source)
 
         # multiple_outputs=False: a `-> dict` task would otherwise push one XCom per key besides return_value.
-        @task(task_id="load", multiple_outputs=False, outlets=list(outlets.values()))
+        # -- lineage (OpenLineage): `@task` plus the methods through which the provider learns what
+        #    the run read and wrote (dags/lineage_task.py); lineage_of is called in its listener.
+        @load_task(lineage_of=lambda: (spec, resolve_settings(source, spec.conn_id)),
+                   task_id="load", multiple_outputs=False, outlets=list(outlets.values()))
+        # -- end lineage
         def load(data_interval_start=None, data_interval_end=None, outlet_events=None) -> dict:
             """Load what became due in this run's data interval; return the run's summary."""
             from pipeline.runner import run_source
