@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for source in sources:
                 began = time.perf_counter()
-                note = _PREPARE[source](home, f"{args.month:%Y-%m}", args.seed, servers)
+                note = simulate(source, home, f"{args.month:%Y-%m}", args.seed, servers)
                 print(f"{source}: {note} ({time.perf_counter() - began:.1f} s)", flush=True)
         except DemoError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -182,6 +182,14 @@ def _http_connection(url: str, login: str, password: str) -> str:
 
 
 _PREPARE = {"hrss": _hrss, "police": _police, "medins": _medins, "market": _market, "tax": _tax}
+
+
+def simulate(source: str, home: Path, month: str, seed: int, servers: contextlib.ExitStack) -> str:
+    """Set up one simulated department under `home` (APIs served until `servers` closes); a line about it.
+
+    Its connection, where it needs one, is handed over as an AIRFLOW_CONN_* variable of this process.
+    """
+    return _PREPARE[source](home, month, seed, servers)
 
 
 # --- the runs ----------------------------------------------------------------------
@@ -281,7 +289,7 @@ def _daily_intervals(dag, month: date) -> dict:
     timetable = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag)).timetable
     first = pendulum.datetime(month.year, month.month, 1, tz="Asia/Shanghai")
     after = first.add(months=1)
-    restriction = TimeRestriction(earliest=max(first, dag.start_date), latest=None, catchup=True)
+    restriction = TimeRestriction(earliest=first, latest=None, catchup=True)
     by_day, last = {}, None
     while (info := timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)) \
             and info.data_interval.start < after:
