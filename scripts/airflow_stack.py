@@ -95,6 +95,10 @@ def stack_env(args: argparse.Namespace, stack_id: str) -> dict[str, str]:
     if args.executor == "celery":
         env["AIRFLOW__CORE__EXECUTOR"] = "CeleryExecutor"
         env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", args.metadata_db)
+        if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://"):
+            # Airflow derives its async URL as postgresql+asyncpg://, a driver not installed here; psycopg 3
+            # serves both.
+            env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
         env.setdefault("AIRFLOW__CELERY__BROKER_URL", args.broker)
         env.setdefault("AIRFLOW_CONN_SILOBRIDGE_STORE", args.store)
         # airflow.cfg runs one task at a time for the SQLite store; on PostgreSQL sources go in parallel.
