@@ -10,9 +10,9 @@ separate processes sharing one environment, creates one pool of one slot per
 source (`silobridge_<source>`: at most one run of a source at a time, whatever
 started it), waits until the processes are healthy and the DAGs parsed, and
 prints the UI's address and login. Ctrl-C, SIGTERM or `stop` ends every process it
-started, their children included: each carries the variable
-SILOBRIDGE_AIRFLOW_STACK=<id of this start> in its environment, which is how
-`stop` and the tests find them.
+started, their children included: each component starts a session of its
+own, which var/airflow/stack.json records, and the launcher is the subreaper
+of whatever they leave behind; that is how `stop` and the tests find them.
 
 Settings come from the environment (the Makefile sources var/airflow.env and
 var/demo.env): the shared secrets AIRFLOW__API_AUTH__JWT_SECRET and
@@ -188,16 +188,29 @@ def _become_subreaper() -> None:
         raise StackError(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(ctypes.get_errno())}")
 
 
-def marked_processes(stack_id: str) -> list[psutil.Process]:
-    """Every process, other than this one, whose environment carries this stack's id."""
+def stack_processes(info: dict) -> list[psutil.Process]:
+    """Every process, other than this one, of the stack that `info` (its stack.json) describes.
+
+    Each component starts a session of its own, which its children keep (task processes
+    only take a process group of their own); the environment variable SILOBRIDGE_AIRFLOW_STACK
+    also finds a process that left the session, unless it rewrote its environment the way
+    setproctitle does (the API server, the executors' workers).
+    """
+    sessions = set(info.get("sessions", ()))
     found = []
     for proc in psutil.process_iter():
         if proc.pid == os.getpid():
             continue
-        with contextlib.suppress(psutil.Error):
-            if proc.environ().get(MARK) == stack_id:
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getsid(proc.pid) in sessions or proc.environ().get(MARK) == info["id"]:
                 found.append(proc)
     return found
+
+
+def _say(message: str, stream=None) -> None:
+    """Print, even when nobody reads any more (a closed terminal or pipe must not stop a shutdown)."""
+    with contextlib.suppress(OSError):
+        print(message, file=stream or sys.stdout, flush=True)
 
 
 def terminate(procs: list[psutil.Process], grace: float) -> list[psutil.Process]:
@@ -213,20 +226,26 @@ def terminate(procs: list[psutil.Process], grace: float) -> list[psutil.Process]
     return alive
 
 
-def shut_down(stack: Stack, grace: float) -> None:
-    """The components first, so they stop their own children in order; then whatever descends from us."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    me = psutil.Process()
+def shut_down(stack: Stack, info: dict, grace: float) -> None:
+    """The components first, so they stop their own children in order; then whatever is left of the stack."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     components = [psutil.Process(p.pid) for p in stack.procs.values() if p.poll() is None]
-    print(f"stopping {len(components)} Airflow processes …", flush=True)
+    _say(f"stopping {len(components)} Airflow processes …")
     terminate(components, grace)
     for proc in stack.procs.values():
         proc.poll()
-    killed = terminate([c for c in me.children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE], 5)
+    left = {p.pid: p for p in [*psutil.Process().children(recursive=True), *stack_processes(info)]}
+    killed = terminate([p for p in left.values() if _alive(p)], 5)
     _reap()
     if killed:
-        print(f"killed {len(killed)} processes that did not stop on SIGTERM", flush=True)
+        _say(f"killed {len(killed)} processes that did not stop on SIGTERM")
+
+
+def _alive(proc: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return proc.status() != psutil.STATUS_ZOMBIE
+    return False
 
 
 def _reap() -> None:
@@ -310,7 +329,7 @@ def start(args: argparse.Namespace) -> int:
     logs = state / "logs" / "processes"
     logs.mkdir(parents=True, exist_ok=True)
     pid_file = state / "stack.json"
-    if pid_file.exists() and psutil.pid_exists(json.loads(pid_file.read_text())["pid"]):
+    if pid_file.exists() and _is_launcher(json.loads(pid_file.read_text())["pid"]):
         raise StackError(f"an Airflow started from here is already running ({pid_file}); stop it first "
                          "with `make airflow-stop`")
     began = time.monotonic()
@@ -326,17 +345,19 @@ def start(args: argparse.Namespace) -> int:
     _become_subreaper()
     specs = load_specs()
     stack = Stack(env=env, logs=logs)
-    pid_file.write_text(json.dumps({"pid": os.getpid(), "id": stack_id, "port": args.port}))
+    info = {"pid": os.getpid(), "id": stack_id, "port": args.port, "sessions": []}
+    pid_file.write_text(json.dumps(info))
     with contextlib.ExitStack() as servers:
         try:
             _install_stop_signals()
             if args.demo:
                 _feed_demo(args.demo, args.seed, servers, stack)
-            print(f"migrating Airflow's metadata database ({conf.get('database', 'sql_alchemy_conn')}) …",
-                  flush=True)
+            _say(f"migrating Airflow's metadata database ({conf.get('database', 'sql_alchemy_conn')}) …")
             stack.run("db-migrate", "db", "migrate")
             for name, command in components(args):
                 stack.start(name, *command)
+                info["sessions"].append(stack.procs[name].pid)  # start_new_session: its pid is its session's id
+            pid_file.write_text(json.dumps(info))
             base = f"http://127.0.0.1:{args.port}"
             password_file = Path(conf.get("core", "simple_auth_manager_passwords_file"))
             dag_ids = {f"{name}_sync" for name in specs} | {"quality_report"}
@@ -345,29 +366,32 @@ def start(args: argparse.Namespace) -> int:
             _banner(base, password, conf, stack, env, time.monotonic() - began)
             while not (problem := stack.exited()):
                 time.sleep(1)
-            print(f"error: {problem}", file=sys.stderr, flush=True)
+            _say(f"error: {problem}", sys.stderr)
             return 1
         except _Stop:
             return 0
         except StackError as exc:
-            print(f"error: {exc}", file=sys.stderr, flush=True)
+            _say(f"error: {exc}", sys.stderr)
             return 1
         finally:
-            shut_down(stack, args.grace)
+            shut_down(stack, info, args.grace)
             pid_file.unlink(missing_ok=True)
-            print("Airflow stopped.", flush=True)
+            _say("Airflow stopped.")
 
 
 class _Stop(BaseException):
-    """Ctrl-C or SIGTERM: stop everything (a BaseException so no `except` on the way swallows it)."""
+    """Ctrl-C, SIGTERM, a closed terminal: stop everything (a BaseException so no `except` swallows it)."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _install_stop_signals() -> None:
     def stop(signum, frame):
         raise _Stop()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
 
 
 def components(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
@@ -396,7 +420,7 @@ def _feed_demo(month: str, seed: int, servers: contextlib.ExitStack, stack: Stac
     home = Path(os.environ.get("SILOBRIDGE_HOME") or REPO / "var").resolve()
     try:
         for source in demo_airflow.SOURCES:
-            print(f"{source}: {demo_airflow.simulate(source, home, month, seed, servers)}", flush=True)
+            _say(f"{source}: {demo_airflow.simulate(source, home, month, seed, servers)}")
     except demo_airflow.DemoError as exc:
         raise StackError(str(exc)) from exc
     # The simulators handed their connections over as AIRFLOW_CONN_* variables of this process.
@@ -406,7 +430,7 @@ def _feed_demo(month: str, seed: int, servers: contextlib.ExitStack, stack: Stac
 def _banner(base: str, password: str, conf, stack: Stack, env: dict[str, str], seconds: float) -> None:
     store = env.get("AIRFLOW_CONN_SILOBRIDGE_STORE") or f"sqlite:///{Path(env.get('SILOBRIDGE_HOME', REPO / 'var')) / 'silobridge.db'}"
     paused = env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"]
-    print(f"""
+    _say(f"""
 Airflow is ready: {base}   login: admin / {password}   (started in {seconds:.0f} s)
   executor {conf.get('core', 'executor')}, metadata database {_safe(conf.get('database', 'sql_alchemy_conn'))}
   store {_safe(store)}; pools silobridge_<source> (one slot each)
@@ -414,7 +438,7 @@ Airflow is ready: {base}   login: admin / {password}   (started in {seconds:.0f}
     airflow dags unpause --treat-dag-id-as-regex --yes '^(.*_sync|quality_report)$'
   task logs: in the UI (a task's Logs tab), or {conf.get('logging', 'base_log_folder')}/dag_id=…
   process logs: {stack.logs}/*.log
-Stop with Ctrl-C or `make airflow-stop`.""", flush=True)
+Stop with Ctrl-C or `make airflow-stop`.""")
 
 
 def _safe(url: str) -> str:
@@ -431,19 +455,26 @@ def stop(args: argparse.Namespace) -> int:
         print("no Airflow started from here is running")
         return 0
     info = json.loads(pid_file.read_text())
-    with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+    if _is_launcher(info["pid"]):
         launcher = psutil.Process(info["pid"])
-        if any(Path(part).name == Path(__file__).name for part in launcher.cmdline()):
-            launcher.terminate()  # it stops what it started, in order
+        launcher.terminate()  # it stops what it started, in order
+        with contextlib.suppress(psutil.Error):
             launcher.wait(timeout=args.grace + 30)
-    # Whatever the launcher could not stop (it was killed, say) still carries the stack's id.
-    left = marked_processes(info["id"])
+    # Whatever the launcher could not stop (it was killed, say) is still found by its session.
+    left = stack_processes(info)
     if left:
         print(f"stopping {len(left)} processes left behind", flush=True)
         terminate(left, args.grace)
     pid_file.unlink(missing_ok=True)
     print("Airflow stopped.")
     return 0
+
+
+def _is_launcher(pid: int) -> bool:
+    """Whether `pid` is (still) a process of this script, not another that took its number."""
+    with contextlib.suppress(psutil.Error):
+        return any(Path(part).name == Path(__file__).name for part in psutil.Process(pid).cmdline())
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:

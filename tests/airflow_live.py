@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))  # scripts/ is no package: the launcher's own stop check
 
-from airflow_stack import marked_processes  # noqa: E402
+from airflow_stack import stack_processes  # noqa: E402
 
 FINISHED = {"success", "failed"}
 TEST_PII_KEY = "live-airflow-test-pii-key-0123456789"
@@ -77,7 +77,7 @@ class LiveAirflow:
                         "--executor", executor, "--port", str(self.port), "--grace", "20", "--without-triggerer",
                         *args]
         self.process: subprocess.Popen | None = None
-        self.stack_id: str | None = None
+        self.stack: dict | None = None  # its stack.json: the launcher, the components' sessions
         self.token: str | None = None
         self.started = time.monotonic()
         self.ready_after: float | None = None
@@ -106,7 +106,7 @@ class LiveAirflow:
             text = self.output.read_text(errors="replace")
             if "Airflow is ready" in text:
                 self.ready_after = time.monotonic() - self.started
-                self.stack_id = json.loads((self.home / "var" / "airflow" / "stack.json").read_text())["id"]
+                self.stack = json.loads((self.home / "var" / "airflow" / "stack.json").read_text())
                 password = text.split("login: admin / ", 1)[1].split()[0]
                 self.token = requests.post(f"{self.base}/auth/token", json={"username": "admin", "password": password},
                                            timeout=10).json()["access_token"]
@@ -119,16 +119,16 @@ class LiveAirflow:
                     f"{self.process_logs()}")
 
     def stop(self) -> list[str]:
-        """SIGTERM to the launcher (what Ctrl-C does); returns the processes left with this stack's id."""
+        """SIGTERM to the launcher (what Ctrl-C does); returns the processes of the stack still there."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        if self.stack_id is None:
+        if self.stack is None:
             return []
-        left = marked_processes(self.stack_id)
+        left = stack_processes(self.stack)
         described = [f"{p.pid} {' '.join(p.cmdline())}" for p in left]
         for p in left:  # leave the machine clean even when the assertion is about to fail
             p.kill()
