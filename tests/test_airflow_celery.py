@@ -16,6 +16,8 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
+from loaders.engine import make_engine
+from loaders.schema import upgrade
 from tests.airflow_live import TEST_PII_KEY, LiveAirflow, ledger, require, store_rows
 from tests.conftest import PG_ADMIN_URL
 
@@ -104,6 +106,11 @@ def test_five_sources_and_a_backfill_on_celery_never_overlap_a_source_and_load_w
             # A queue of its own: a `make airflow EXECUTOR=celery` on the same Redis takes none of these tasks.
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"silobridge_test_{secrets.token_hex(4)}",
         }
+        # The store's schema first, as `silobridge upgrade` does for a new deployment: this test is about
+        # runs of the sources, not about first runs racing to create the schema.
+        engine = make_engine(store_url)
+        upgrade(engine)
+        engine.dispose()
         with LiveAirflow(tmp_path, executor="celery", env=env, args=("--workers", "2")) as airflow:
             dag_ids = [f"{s}_sync" for s in SOURCES]
             airflow.unpause(*dag_ids)  # each DAG's latest scheduled run starts at once
