@@ -96,9 +96,10 @@ class LiveAirflow:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         left = self.stop()
-        assert left == [], f"processes left after the stop: {left}"
+        if exc_type is None:  # else the test's own failure is the one to report
+            assert left == [], f"processes left after the stop: {left}"
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
