@@ -108,6 +108,9 @@ class LiveAirflow:
             if "Airflow is ready" in text:
                 self.ready_after = time.monotonic() - self.started
                 self.stack = json.loads((self.home / "var" / "airflow" / "stack.json").read_text())
+                # The stop check below finds what runs: here, at least every component.
+                running = {p.pid for p in stack_processes(self.stack)}
+                assert set(self.stack["sessions"]) <= running, (self.stack, running)
                 password = text.split("login: admin / ", 1)[1].split()[0]
                 self.token = requests.post(f"{self.base}/auth/token", json={"username": "admin", "password": password},
                                            timeout=10).json()["access_token"]
