@@ -11,6 +11,8 @@ Parsing this file must stay cheap: the pipeline is imported inside the task.
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -77,8 +79,9 @@ def build_source_dag(spec: SourceSpec) -> DAG:
             if data_interval_start is not None and data_interval_end is not None:
                 window = (_utc(data_interval_start), _utc(data_interval_end))
             try:
-                check_window(load_spec(source), window)
-                result = run_source(source, resolve_settings(source, spec.conn_id), window=window)
+                with history_start_from_variable(source):
+                    check_window(load_spec(source), window)
+                    result = run_source(source, resolve_settings(source, spec.conn_id), window=window)
             except (ConfigError, OutsideHistory) as exc:
                 # A retry cannot fix a setting or a span: fail once, with the sentence that says what to do.
                 raise AirflowFailException(str(exc)) from exc
@@ -92,6 +95,29 @@ def build_source_dag(spec: SourceSpec) -> DAG:
 
 def pool_for(source: str) -> str:
     return f"silobridge_{source}"
+
+
+@contextmanager
+def history_start_from_variable(source: str):
+    """The Airflow variable silobridge_history_start_<source>, when set, as the pipeline's own setting.
+
+    The pipeline reads SILOBRIDGE_HISTORY_START_<SOURCE> from the environment (the command
+    line does too); a deployment may instead keep it as an Airflow variable, set in the UI.
+    The environment, when it has the setting, wins. Restored afterwards: a task process may
+    run more than one task.
+    """
+    from pipeline.specs import history_variable
+
+    name = history_variable(source)
+    value = None if os.environ.get(name) else Variable.get(name.lower(), default=None)
+    if not value:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        del os.environ[name]
 
 
 def table_assets(source: str) -> dict[str, Asset]:
@@ -255,7 +281,7 @@ Loads source **`{spec.name}`** ({spec.kind}) into the unified store, one run per
   (`airflow pools set {pool_for(spec.name)} 1 "one {spec.name} run at a time"`; `make airflow` creates it),
   and the store holds a lock per source while a run commits.
 - **History:** from {history_start(spec)} (Beijing); a deployment moves it with the environment variable
-  `{history_variable(spec.name)}=YYYY-MM-DD`. `airflow backfill create --dag-id {dag_id_for(spec.name)}
+  `{history_variable(spec.name)}=YYYY-MM-DD` or the Airflow variable `{history_variable(spec.name).lower()}`. `airflow backfill create --dag-id {dag_id_for(spec.name)}
   --from-date … --to-date …` loads a past span; a run whose interval ends before the history starts fails.
 - **Source connection `{spec.conn_id}`:** {connection}
 - **Store connection `{STORE_CONN_ID}`** (optional): the store's URL, SQLite

@@ -127,7 +127,8 @@ def check_window(spec: SourceSpec, window: tuple[datetime, datetime] | None) -> 
     raise OutsideHistory(
         f"{spec.name}: the run's window [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) Beijing time ends before "
         f"the source's history starts on {first_day} ({origin}); nothing was loaded. To load that span, set "
-        f"{variable} to its first day for every Airflow process (and the command line) and run it again."
+        f"{variable} to its first day (under Airflow: in every process's environment, or as the variable "
+        f"{variable.lower()}) and run it again."
     )
 
 

@@ -6,6 +6,7 @@ its metadata DB lives in a temporary folder, never in the developer's var/.
 """
 
 import json
+import os
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -360,13 +361,15 @@ def test_a_run_before_the_history_start_fails_loudly_instead_of_succeeding_empty
     assert "ends before the source's history starts on 2026-01-01" in capfd.readouterr().out
     assert _ledger(store_url) == []
 
-    # The deployment asks for history from July 2023: the same span now loads.
-    monkeypatch.setenv("SILOBRIDGE_HISTORY_START_HRSS", "2023-07-01")
-    dag = _fresh_hrss_dag()
-    assert "from 2023-07-01" in dag.doc_md
+    # The deployment asks for history from July 2023, as an Airflow variable: the same span now loads.
+    monkeypatch.setenv("AIRFLOW_VAR_SILOBRIDGE_HISTORY_START_HRSS", "2023-07-01")
     run = dag.test(logical_date=pendulum.datetime(2023, 7, 5, 3, tz=BEIJING))
     assert run.state == "success"
     assert sum(r["inserted"] for r in _ledger(store_url) if r["status"] == "success") > 0
+    assert "SILOBRIDGE_HISTORY_START_HRSS" not in os.environ, "the variable applies to its task only"
+    # Or in the environment, where the DAG's doc shows it too.
+    monkeypatch.setenv("SILOBRIDGE_HISTORY_START_HRSS", "2023-07-01")
+    assert "from 2023-07-01" in _fresh_hrss_dag().doc_md
 
 
 def test_the_history_start_comes_from_the_spec_unless_the_deployment_sets_one(monkeypatch):
