@@ -1,15 +1,18 @@
 """Source specs: the declarative files in sources/, validated into typed models."""
 
 import codecs
+import os
 import re
 import tomllib
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from extractors.limits import MAX_BATCH_BYTES, MAX_RECORD_BYTES, MAX_TEXT_BYTES
+
+from transforms.values import BEIJING
 
 SOURCES_DIR = Path(__file__).resolve().parent.parent / "sources"
 
@@ -140,15 +143,66 @@ class SpecError(ValueError):
     pass
 
 
+class OutsideHistory(ValueError):
+    """A run's window ends before the source's history starts: there is nothing it may load."""
+
+
 def load_spec(name: str) -> SourceSpec:
+    """The spec in sources/<name>.toml, with the deployment's history start applied (see with_history_start)."""
     path = SOURCES_DIR / f"{name}.toml"
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in SOURCES_DIR.glob("*.toml")))
         raise SpecError(f"unknown source {name!r}: there is no {path.name} in sources/ (known sources: {known})")
     try:
-        return SourceSpec.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        spec = SourceSpec.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise SpecError(f"source spec sources/{path.name} is invalid: {exc}") from exc
+    return with_history_start(spec)
+
+
+def history_variable(name: str) -> str:
+    return f"SILOBRIDGE_HISTORY_START_{name.upper()}"
+
+
+def with_history_start(spec: SourceSpec) -> SourceSpec:
+    """The spec with SILOBRIDGE_HISTORY_START_<NAME> (a date), when set, as where its history starts.
+
+    A deployment chooses from when it wants a source's history: the first window
+    of an API source starts there, and no run may end before it (check_window).
+    """
+    variable = history_variable(spec.name)
+    value = os.environ.get(variable)
+    if not value:
+        return spec
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise SpecError(f"{variable}={value!r} is not a date like 2024-01-01: set it to the first day of "
+                        f"{spec.name}'s history, or unset it to use sources/{spec.name}.toml") from None
+    return spec.model_copy(update={"start_date": day, "history_start": day})
+
+
+def history_start(spec: SourceSpec) -> date:
+    """The first day (Beijing) of the source's history: `history_start`, else `start_date`."""
+    return spec.history_start or spec.start_date
+
+
+def check_window(spec: SourceSpec, window: tuple[datetime, datetime] | None) -> None:
+    """Refuse a run whose window ends before the source's history starts: it would load nothing and say so."""
+    if window is None:
+        return
+    first_day = history_start(spec)
+    if window[1] > datetime.combine(first_day, time(), BEIJING):
+        return
+    variable = history_variable(spec.name)
+    origin = f"{variable}={os.environ[variable]}" if os.environ.get(variable) else f"sources/{spec.name}.toml"
+    start, end = (moment.astimezone(BEIJING) for moment in window)
+    raise OutsideHistory(
+        f"{spec.name}: the run's window [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) Beijing time ends before "
+        f"the source's history starts on {first_day} ({origin}); nothing was loaded. To load that span, set "
+        f"{variable} to its first day (under Airflow: in every process's environment, or as the variable "
+        f"{variable.lower()}) and run it again."
+    )
 
 
 def load_specs() -> dict[str, SourceSpec]:

@@ -56,6 +56,8 @@ def quarantine_records(writer: RunWriter, settings: Settings, stream: str, rejec
         for r in rejects
     ], now)
     result.quarantined += len(rejects)
+    log.info("%s %s (%s): %d records read, %d staged, %d quarantined", spec.name, stream, location, batch.num_rows,
+             rows.num_rows, len(rejects))
     for r in rejects:
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
 

@@ -584,6 +584,6 @@ def write_results(conn: sa.Connection, run_id: str, source: str, stream: str, re
     ])
     for r in results:
         if not r["success"]:
-            (log.warning if r["severity"] == ERROR else log.info)(
-                "%s %s: data quality %s: %s on %s: %s", source, stream, r["severity"], r["expectation"],
-                r["column_name"], r["observed_value"])
+            # At WARNING whatever the severity: the run goes on, and the operator should see it.
+            log.warning("%s %s: data quality %s: %s on %s: %s", source, stream, r["severity"], r["expectation"],
+                        r["column_name"], r["observed_value"])
