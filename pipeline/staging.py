@@ -44,6 +44,8 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
     check_quality(writer, spec, stream, rows, now, findings)
     writer.stage(stream, rows)
     quarantine_records(writer, settings, stream, rejects, result, now)
+    log.info("%s %s (%s): %d records read, %d staged, %d quarantined", spec.name, stream, location, batch.num_rows,
+             rows.num_rows, len(rejects))
 
 
 def quarantine_records(writer: RunWriter, settings: Settings, stream: str, rejects: list[RecordReject],
@@ -56,8 +58,6 @@ def quarantine_records(writer: RunWriter, settings: Settings, stream: str, rejec
         for r in rejects
     ], now)
     result.quarantined += len(rejects)
-    log.info("%s %s (%s): %d records read, %d staged, %d quarantined", spec.name, stream, location, batch.num_rows,
-             rows.num_rows, len(rejects))
     for r in rejects:
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
 
