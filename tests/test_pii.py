@@ -119,8 +119,9 @@ def test_cert_masks_keep_length_and_reveal_little(value):
     if not s:
         assert other is None and mask_id_card(value) is None
         return
-    assert len(other) == len(s)
-    assert sum(c != "*" for c in other) == (0 if len(s) <= 4 else 4)
+    as_sent = normalize_cert(value, upgrade_15=False)  # another certificate's 15 digits are not an ID number's
+    assert len(other) == len(as_sent)
+    assert sum(c != "*" for c in other) == (0 if len(as_sent) <= 4 else 4)
     card = mask_id_card(value)
     if len(s) == 18:
         assert card == s[:6] + "*" * 8 + s[-4:]

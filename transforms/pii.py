@@ -70,10 +70,11 @@ def mask_id_card(value: str | None) -> str | None:
 
 def mask_other_cert(value: str | None) -> str | None:
     """First 2 and last 2 characters kept; a value of 4 characters or fewer
-    would be revealed whole that way, so it becomes all ``*``."""
+    would be revealed whole that way, so it becomes all ``*``. Not a
+    居民身份证: a 15-digit number is masked as it is, never upgraded."""
     if value is None:
         return None
-    s = normalize_cert(value)
+    s = normalize_cert(value, upgrade_15=False)
     if not s:
         return None
     if len(s) <= 4:

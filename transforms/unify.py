@@ -21,6 +21,7 @@ import pyarrow as pa
 from schemas.arrow import UNIFIED_BATCH_SCHEMAS
 from schemas.codes import PERSONAL_APPLICANT_TYPES, PERSONAL_CERT_TYPES
 from schemas.findings import FINDINGS
+from transforms.records import KEY_FIELD, REQUIRED, Context, RecordReject, Unified
 from transforms.identifiers import (
     USCC_ALPHABET,
     applicant_type_from_uscc,
@@ -57,52 +58,9 @@ PSEUDONYMIZED_INVALID = "!"
 NOT_ID_OR_USCC = "?"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
-# Fields without which a record cannot be placed (unified-store.md, Outcomes), and those the store keeps
-# NOT NULL without a default: a case's status, an evaluation's update time.
-REQUIRED = {"cases": ("case_no", "source_updated_at", "status"),
-            "evaluations": ("eval_no", "case_no", "score", "source_updated_at")}
-KEY_FIELD = {"cases": "case_no", "evaluations": "eval_no"}
 _ORGANISATION_CERT_TYPES = frozenset({"001", "099"})
 # PostgreSQL refuses U+0000 in text; a lone surrogate (an undecodable byte kept escaped) is no text at all.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a transform needs besides the records: no I/O, no environment."""
-
-    source: str
-    stream: str
-    fields: dict[str, str]  # unified field → source column
-    codes: dict[str, dict]  # unified field → source code → unified value
-    options: dict
-    time_formats: list[str]
-    pii_key: bytes
-    location: str  # file or batch name, for messages
-    delivery_prefix: str | None  # precedence component before the record number; None: the source has none
-    today: date
-    width: int = 0  # fields a well-formed record has
-    encoding: str = "GB18030"
-
-
-@dataclass
-class RecordReject:
-    location: str
-    record_key: str | None
-    reason: str
-    detail: str
-    # JSON {"record": raw fields, "delivery_order": …} (a defect: {"fields": [...]}), encrypted before it is
-    # stored; the delivery order lets a replay give the record the precedence it had on arrival.
-    raw: str
-    record_no: int = 0
-
-
-class Unified(NamedTuple):
-    rows: pa.Table
-    rejects: list[RecordReject]
-    # (finding reason, unified column) → loaded records with that finding; every check the stream's
-    # fields allow is present, with 0 when it found nothing.
-    findings: dict[tuple[str, str], int]
 
 
 class _Reject(Exception):
