@@ -16,7 +16,7 @@ from pipeline.staging import (
     archive_files, drop_folder, merge_and_record, quarantine_file, report_skipped, unify_and_stage,
 )
 from schemas.sql import sql_tables
-from transforms.unify import PSEUDONYMIZED_INVALID, declared_identity, reader_key
+from transforms.reader import PSEUDONYMIZED_INVALID, declared_identity, reader_key
 from transforms.values import BEIJING, null_if_blank
 
 log = logging.getLogger("silobridge")

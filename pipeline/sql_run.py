@@ -24,7 +24,7 @@ from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
 from pipeline.staging import merge_and_record, quarantine_records, unify_and_stage
 from schemas.sql import sql_tables
-from transforms.unify import KEY_FIELD, RecordReject
+from transforms.records import KEY_FIELD, RecordReject
 from transforms.values import clean_text
 
 log = logging.getLogger("silobridge")

@@ -17,7 +17,8 @@ from pipeline.runner import StreamResult
 from pipeline.specs import SourceSpec
 from quality.expectations import aggregate, finding_results, findings_found, store_facts, validate_batch, write_results
 from transforms.pii import mask_free_text
-from transforms.unify import Context, RecordReject, unify
+from transforms.columnar import unify_columnar
+from transforms.records import Context, RecordReject
 from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
@@ -40,7 +41,7 @@ def unify_and_stage(writer: RunWriter, spec: SourceSpec, settings: Settings, str
     case_column = stream_spec.fields.get("case_no")
     if stream == "cases" and batch.num_rows and case_column in batch.schema.names:
         held = writer.keys_held_by_other_sources([v.strip() for v in batch.column(case_column).to_pylist() if v])
-    rows, rejects, findings = unify(batch, ctx, held_elsewhere=held)
+    rows, rejects, findings = unify_columnar(batch, ctx, held_elsewhere=held)
     check_quality(writer, spec, stream, rows, now, findings)
     writer.stage(stream, rows)
     quarantine_records(writer, settings, stream, rejects, result, now)

@@ -30,7 +30,7 @@ def compared(monkeypatch):
         batches.append(batch.num_rows)
         return new
 
-    monkeypatch.setattr(pipeline.staging, "unify", both)
+    monkeypatch.setattr(pipeline.staging, "unify_columnar", both)
     return batches
 
 

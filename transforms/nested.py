@@ -17,7 +17,7 @@ import json
 
 import pyarrow as pa
 
-from transforms.unify import RecordReject
+from transforms.records import RecordReject
 from transforms.values import clean_text
 
 _NAMES = {dict: "object", list: "list"}

@@ -56,8 +56,10 @@ def test_personal_values_in_the_wrong_fields_are_described_never_quoted(store_ur
     assert {k: v[0] for k, v in reasons.items()} == {
         "C2": "unknown_code", "C3": "bad_date", "C4": "invalid_value", "C6": "invalid_value", "C7": "unknown_code",
         "C8": "unknown_code", "C9": "unknown_code", "C10": "bad_date",
-        "E1": "unknown_code", "E2": "unknown_code", "E3": "bad_date", "E4": "unknown_code",
+        "E1": "unknown_code", "E2": "unknown_code", "E3": "bad_date",
     }
+    # An unknown default flag is no quarantine (unified-store.md): E4 loads as an evaluation by the person.
+    assert rows(store_url, "SELECT is_default FROM service_evaluation WHERE eval_no = 'E4'") == [{"is_default": False}]
     assert "办理状态 (status): 18 characters (digits), not in the hrss code map" in reasons["C2"][1]
     assert "申请日期 (apply_time): 11 characters (digits), not in an allowed time form" in reasons["C3"][1]
     assert "业务来源 (channel): 3 characters (CJK), not in the hrss code map" in reasons["C7"][1]
@@ -86,7 +88,7 @@ def test_market_personal_values_in_coded_and_typed_fields_are_described(store_ur
         market_case("SB8", 8, BJLX=ID_C),
     ], [market_eval("PJ1", "SB1", 40, PJDJ=NAME_C), market_eval("PJ2", "SB1", 41, SFMRPJ=MOBILE_B)])
     reasons = {r["record_key"]: r["reason"] for r in rows(store_url, "SELECT * FROM etl_reject")}
+    # An unknown case type (SB8) or default flag (PJ2) loads with a finding (unified-store.md, Outcomes).
     assert reasons == {"SB2": "unknown_code", "SB3": "bad_date", "SB4": "invalid_value", "SB5": "out_of_range",
-                       "SB6": "unknown_code", "SB7": "unknown_code", "SB8": "unknown_code", "PJ1": "unknown_code",
-                       "PJ2": "unknown_code"}
+                       "SB6": "unknown_code", "SB7": "unknown_code", "PJ1": "unknown_code"}
     assert_nowhere_in_clear(store_url, PERSONAL, [caplog.text])
