@@ -17,6 +17,8 @@ _WALL_CLOCK = {
     "datetime_seconds": ("^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M:%S"),
     "date_only": ("^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$", "%Y-%m-%d"),
 }
+# yyyy/M/d H:mm: its parts padded to two digits, it is read as the wall-clock form above.
+_SLASH = r"^(?P<y>[1-9][0-9]{3})/(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2}) (?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})$"
 _EPOCH_MS = "^-?[0-9]{1,15}$"
 # Milliseconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the instants both stores keep.
 _MS_MIN, _MS_MAX = -62_135_596_800_000, 253_402_300_799_999
@@ -43,6 +45,22 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
             if hit.any():
                 rows = np.flatnonzero(hit)
                 text = values.take(pa.array(rows))
+                parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
+                same = pc.fill_null(pc.equal(pc.strftime(parsed, format=fmt), text), False).to_numpy(
+                    zero_copy_only=False)
+                good = rows[same]
+                micros[good] = pc.fill_null(parsed.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)[same] - _BEIJING_US
+                done[good] = True
+                todo[good] = False
+        elif name == "slash_minutes":
+            hit = todo & _matches(values, _SLASH)
+            if hit.any():
+                rows = np.flatnonzero(hit)
+                parts = pc.extract_regex(values.take(pa.array(rows)), _SLASH)
+                y, m, d, hh, mm = (pc.utf8_lpad(parts.field(k), width=2, padding="0") for k in "ymdHM")
+                text = pc.binary_join_element_wise(pc.binary_join_element_wise(y, m, d, "-"),
+                                                   pc.binary_join_element_wise(hh, mm, "00", ":"), " ")
+                fmt = _WALL_CLOCK["datetime_seconds"][1]
                 parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
                 same = pc.fill_null(pc.equal(pc.strftime(parsed, format=fmt), text), False).to_numpy(
                     zero_copy_only=False)
