@@ -45,11 +45,11 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
             if hit.any():
                 rows = np.flatnonzero(hit)
                 text = values.take(pa.array(rows))
-                parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
+                parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)  # "us" would print 28.000000
                 same = pc.fill_null(pc.equal(pc.strftime(parsed, format=fmt), text), False).to_numpy(
                     zero_copy_only=False)
                 good = rows[same]
-                micros[good] = pc.fill_null(parsed.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)[same] - _BEIJING_US
+                micros[good] = _seconds(parsed)[same] * 1_000_000 - _BEIJING_US
                 done[good] = True
                 todo[good] = False
         elif name == "slash_minutes":
@@ -61,11 +61,11 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
                 text = pc.binary_join_element_wise(pc.binary_join_element_wise(y, m, d, "-"),
                                                    pc.binary_join_element_wise(hh, mm, "00", ":"), " ")
                 fmt = _WALL_CLOCK["datetime_seconds"][1]
-                parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
+                parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)  # "us" would print 28.000000
                 same = pc.fill_null(pc.equal(pc.strftime(parsed, format=fmt), text), False).to_numpy(
                     zero_copy_only=False)
                 good = rows[same]
-                micros[good] = pc.fill_null(parsed.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)[same] - _BEIJING_US
+                micros[good] = _seconds(parsed)[same] * 1_000_000 - _BEIJING_US
                 done[good] = True
                 todo[good] = False
         elif name == "epoch_ms":
@@ -90,6 +90,10 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
                 done[row] = True
     instants = pa.array(micros, pa.int64(), mask=~done).cast(INSTANT)
     return instants, errors
+
+
+def _seconds(parsed: pa.Array) -> np.ndarray:
+    return pc.fill_null(parsed.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
 
 
 def _matches(values: pa.Array, pattern: str) -> np.ndarray:
