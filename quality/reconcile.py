@@ -18,7 +18,7 @@ from schemas.sql import sql_tables
 
 BEIJING = timezone(timedelta(hours=8))
 COUNTS = ("extracted", "inserted", "updated", "unchanged", "quarantined", "duplicates")
-# transforms.unify's unknown-code detail: `<column> (<field>): <'code' or its shape>, not in the <source> code map`.
+# transforms.columnar's unknown-code detail: `<column> (<field>): <'code' or its shape>, not in the <source> code map`.
 _CODE_VALUE = re.compile(r"(\S+) \((\w+)\): ('[^']*'|an empty value|\d+ characters? \([^)]*\)), not in the")
 # Rejects of rows an exchange database's cursor cannot reach (extractors.sql), each quarantined once.
 _UNREACHABLE = {

@@ -4,7 +4,7 @@ Outcomes: "Loaded with a data-quality finding"), declared once.
 The expectation suites see the unified columns only; these problems are known
 only while a raw record is unified (its certificate type code, its phone
 number before masking, its evaluator number before pseudonymization), so
-`transforms.unify` counts them per batch and the quality layer records the
+`transforms.columnar` counts them per batch and the quality layer records the
 counts in `dq_result` as warnings, next to the expectation results.
 """
 

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of `transforms.unify.unify` with every source's spec (issue 7, "How it is shown").
+"""Property-based fuzzing of `transforms.columnar.unify_columnar` with every source's spec (issue 7, "How it is shown").
 
 Arbitrary text or NULL in every raw field, missing and extra columns, defect rows: unify never raises; every
 input record ends as exactly one unified row or one reject; the rows fit the store (checked value by value
@@ -26,7 +26,9 @@ from tests.handmade import BJ_HEADER, PERSON_ID, PERSON_ID_15, PJ_HEADER, USCC, 
 from tests.test_api_sources import market_case, market_eval, tax_case
 from tests.test_medins_source import case as medins_case, evaluation as medins_evaluation
 from tests.test_police_source import case as police_case, evaluation as police_evaluation
-from transforms.unify import Context, reader_key, unify
+from transforms.columnar import unify_columnar
+from transforms.reader import reader_key
+from transforms.records import Context
 
 SPECS = load_specs()
 STREAMS = [(name, stream) for name, spec in sorted(SPECS.items()) for stream in spec.streams]
@@ -186,7 +188,7 @@ def test_unify_never_raises_and_accounts_for_every_record(source, stream, store)
                                                                      HealthCheck.data_too_large])
     @given(_batch(source, stream))
     def check(batch):
-        rows, rejects, findings = unify(batch, ctx)
+        rows, rejects, findings = unify_columnar(batch, ctx)
         assert rows.num_rows + len(rejects) == batch.num_rows
         assert len({r.record_no for r in rejects}) == len(rejects)
         assert {r.record_no for r in rejects} <= set(batch.column("_record_no").to_pylist())
