@@ -18,7 +18,13 @@ def as_text(column: pa.Array | pa.ChunkedArray | None, n: int) -> pa.Array:
         return pa.nulls(n, pa.string())
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    return column if column.type == pa.string() else column.cast(pa.string())
+    return unsliced(column if column.type == pa.string() else column.cast(pa.string()))
+
+
+def unsliced(values: pa.Array) -> pa.Array:
+    """A string array whose data starts at offset 0: pyarrow 22's `if_else` misreads a sliced string array's
+    offsets (garbage bytes in the result), and a batch may be a slice of a larger one."""
+    return pa.concat_arrays([values]) if values.offset else values
 
 
 def strip_null(values: pa.Array) -> pa.Array:
