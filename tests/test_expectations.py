@@ -55,7 +55,7 @@ def test_a_code_set_column_added_to_a_table_adds_its_expectation():
 @pytest.mark.parametrize("stream", ["cases", "evaluations"])
 def test_every_declared_rule_of_a_stream_is_in_its_suite(stream):
     table = STREAM_TABLES[stream]
-    described = [describe(e) for e in suite_for(stream).expectations]
+    described = [describe(e) for e in suite_for(stream)]
     columns = {(kind, column) for kind, column, _, _, _ in described}
     for c in table.columns:
         if c.name in ("loaded_at", "run_id"):
