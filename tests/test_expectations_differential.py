@@ -8,16 +8,18 @@ run stages them (with their store facts), and on hand-made batches breaking ever
 """
 
 import json
+import re
 import warnings
 from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import pipeline.staging
 from pipeline.config import Settings
 from pipeline.runner import run_source
-from quality.arrow_checks import KINDS, re2
+from quality.arrow_checks import KINDS, figures, re2
 from quality.expectations import (
     _SAMPLES, _observed_text, _short, describe, expectations_for, referenced_columns, store_facts, suite_for,
     validate_batch,
@@ -139,6 +141,14 @@ def test_each_expectation_is_described_as_gx_configures_it(stream):
 def test_the_suites_use_only_types_the_arrow_checks_compute():
     used = {e.type for stream in STREAMS for e in suite_for(stream)}
     assert used <= KINDS
+
+
+def test_an_argument_the_arrow_checks_do_not_implement_is_refused():
+    column = {"score": pa.array([1, 2])}
+    with pytest.raises(ValueError, match="mostly"):
+        figures("expect_column_values_to_be_in_set", {"column": "score", "value_set": [1], "mostly": 0.5}, column)
+    with pytest.raises(ValueError, match="construct RE2 lacks"):
+        re2(r"(?<=a)b")
 
 
 # -- the simulated month ----------------------------------------------------------------------
@@ -291,8 +301,4 @@ def test_clean_stale_and_empty_batches_get_gx_figures(gx_validator, stream):
     (r"(?<!\d)\d{15}(?!\d)", "x340603900307002"), (r"(?<!\d)\d{15}(?!\d)", "3406039003070021"),
 ])
 def test_python_patterns_and_their_re2_form_agree(pattern, text):
-    import re
-
-    import pyarrow.compute as pc
-
     assert pc.match_substring_regex(pa.array([text]), re2(pattern))[0].as_py() == bool(re.search(pattern, text))
