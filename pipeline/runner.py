@@ -233,7 +233,9 @@ def _settled(spec: SourceSpec, explicit: ExplicitWindow) -> ExplicitWindow:
         raise ConfigError(f"{spec.name}: the window starting {explicit.start.astimezone(BEIJING):%Y-%m-%d %H:%M} "
                           "Beijing time has no part that ended 5 minutes ago, when changes become visible; there "
                           "is nothing to read yet")
-    return ExplicitWindow(explicit.start, min(explicit.end, settled), explicit.reread)
+    # In UTC, like the windows Airflow hands over: the committed window end is stored as this instant's text.
+    return ExplicitWindow(explicit.start.astimezone(timezone.utc), min(explicit.end, settled).astimezone(timezone.utc),
+                          explicit.reread)
 
 
 def _check_source(spec: SourceSpec, settings: Settings) -> None:
