@@ -274,13 +274,17 @@ def _print_run(result: RunResult) -> None:
     for f in result.files:
         if f.get("outcome") == "quarantined":
             console.print(f"  [yellow]file quarantined[/] {f['file']}: {f['reason']}")
-    if "window" in result.notes:
-        start, end = (datetime.fromisoformat(t) for t in result.notes["window"])
+    notes = result.notes
+    if "window" in notes:
+        start, end = (datetime.fromisoformat(t) for t in notes["window"])
         console.print(f"  read the updates of [{beijing(start)}, {beijing(end)})")
-    for note in [result.notes.get("committed_position_kept")] + [
-            n.get("committed_position_kept") for n in result.notes.values() if isinstance(n, dict)]:
-        if note:
-            console.print(f"  {escape(note)}")
+        if notes.get("committed_position_kept"):
+            console.print(f"  {escape(notes['committed_position_kept'])}")
+    for stream, note in notes.items():
+        if isinstance(note, dict) and "below" in note:  # an exchange table, read from its cursor position
+            after = f"after {note['from'][0]} (id {note['from'][1] or '-'})" if note["from"] else "from the start"
+            kept = f"; {note['committed_position_kept']}" if note.get("committed_position_kept") else ""
+            console.print(f"  {stream}: read the rows {after} below {note['below']} (UPDATE_TIME, Beijing){kept}")
 
 
 def _print_status(engine: sa.Engine, as_json: bool) -> None:
