@@ -30,8 +30,8 @@ from loaders.locks import source_lock
 from loaders.run_writer import StoreKeyMismatch, key_differences, record_failed_run, recorded_keys, with_store_keys
 from loaders.schema import upgrade
 from pipeline.config import ConfigError, Settings, key_mismatch
-from transforms.values import BEIJING
 from pipeline.specs import OutsideHistory, SourceSpec, SpecError, check_window, load_spec
+from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
 

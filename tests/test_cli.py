@@ -1,12 +1,22 @@
 """The silobridge command line, as an operator uses it."""
 
+import json
 import logging
 import re
+from datetime import date, datetime, timedelta, timezone
+from importlib.metadata import version
 
 import pytest
+import sqlalchemy as sa
 
 from pipeline.cli import main
+from simulators.market_api import MarketApi
+from simulators.medins_db import create_schema, write_cases
+from simulators.tax_api import TaxApi
 from tests.handmade import PERSON_ID, case_row, eval_row, write_drop
+from tests.test_api_sources import market_case, tax_case
+from tests.test_hrss_contract import ledger_balances, rows
+from tests.test_medins_source import case as medins_case
 
 # Their drops are small and bad on purpose; the error limit has its own tests.
 pytestmark = pytest.mark.usefixtures("lenient_specs")
@@ -51,19 +61,6 @@ def test_an_unknown_source_is_one_clear_sentence(tmp_path, capsys):
 
 
 # --- options anywhere, JSON, times, positions -----------------------------------------------------------------
-
-import json
-from datetime import date, datetime, timedelta, timezone
-from importlib.metadata import version
-
-import sqlalchemy as sa
-
-from simulators.market_api import MarketApi
-from simulators.medins_db import create_schema, write_cases
-from simulators.tax_api import TaxApi
-from tests.test_api_sources import market_case, tax_case
-from tests.test_hrss_contract import ledger_balances, rows
-from tests.test_medins_source import case as medins_case
 
 BEIJING_OFFSET = "+08:00"
 
