@@ -66,9 +66,9 @@ BEIJING_OFFSET = "+08:00"
 
 
 @pytest.fixture
-def hrss_store(tmp_path, capsys):
-    """A store loaded by `run hrss` with every option after the command, as the README writes it."""
-    drop, store = tmp_path / "drop", f"sqlite:///{tmp_path / 'store.db'}"
+def hrss_store(tmp_path, capsys, store_url):
+    """A store (SQLite, PostgreSQL) loaded by `run hrss` with every option after the command, as the README has it."""
+    drop, store = tmp_path / "drop", store_url
     write_drop(drop, "HRSS_BJ_20261005.csv", [case_row("C1", cert=PERSON_ID),
                                                case_row("C2", cert="340603199003070023")])
     write_drop(drop, "HRSS_BJ_20261006.csv", [case_row(f"D{i}", status="9") for i in range(4)])
@@ -126,7 +126,7 @@ def test_summary_and_reconcile_as_json(hrss_store, capsys):
     assert main(["summary", "--json", "--store", hrss_store]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert {(t["table"], t["source_system"], t["rows"]) for t in summary["tables"]} == {("service_case", "hrss", 1)}
-    assert summary["store"].endswith("store.db")
+    assert summary["store"].split("/")[-1] == hrss_store.split("/")[-1]
     assert {(r["reason"], r["count"]) for r in summary["quarantine_reasons"]} >= {("unknown_code", 4)}
 
     assert main(["reconcile", "--json", "--store", hrss_store]) == 1  # the quarantined file is a finding
