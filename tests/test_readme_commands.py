@@ -139,8 +139,6 @@ def demo_like(tmp_path_factory):
             "AIRFLOW_CONN_SILOBRIDGE_MARKET": _http(market_server.url, market.client_id, market.client_secret),
             "AIRFLOW_CONN_SILOBRIDGE_TAX": _http(tax_server.url, tax.app_id, tax.app_secret),
             "AIRFLOW_CONN_SILOBRIDGE_MEDINS": "sqlite:///var/medins.db",
-            # The history the demo simulates: API windows before it would reach back to the specs' 2015.
-            "SILOBRIDGE_HISTORY_START_MARKET": "2026-10-01", "SILOBRIDGE_HISTORY_START_TAX": "2026-10-01",
         }
         yield root, env
 
