@@ -177,10 +177,13 @@ class RunWriter:
         self._ensure_staging(stream)
         table = STREAM_TABLES[stream]
         self._pick_winners(stream)
-        fates = dict(self.conn.exec_driver_sql(f"SELECT _fate, COUNT(*) FROM {_winners(stream)} GROUP BY _fate").all())
+        win = _winners(stream)
+        by_fate = self.conn.exec_driver_sql(f"SELECT _fate, COUNT(*), SUM(_writes) FROM {win} GROUP BY _fate").all()
+        fates = {fate: n for fate, n, _ in by_fate}
         counts = MergeCounts(self._seq[stream], fates.get(_NEW, 0), fates.get(_GREATER, 0),
                              fates.get(_EQUAL, 0) + fates.get(_SMALLER, 0), fates.get(_SMALLER, 0))
-        if not counts.inserted + counts.updated:
+        writes = sum(w for *_, w in by_fate)
+        if not writes:
             return counts
         names = _batch_columns(stream)
         all_names = (*names, "loaded_at", "run_id")
@@ -191,13 +194,13 @@ class RunWriter:
         # since the winners were picked (cross-source keys are never merged).
         statement = sa.text(
             f"INSERT INTO {table.name} ({', '.join(all_names)}) "
-            f"SELECT {', '.join(names)}, :loaded_at, :run_id FROM {_winners(stream)} WHERE _fate IN ({_NEW}, {_GREATER}) "
+            f"SELECT {', '.join(names)}, :loaded_at, :run_id FROM {win} WHERE _writes = 1 "
             f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates} "
             f"WHERE {excluded_prec} > {stored_prec} AND {table.name}.source_system = excluded.source_system"
         ).bindparams(sa.bindparam("loaded_at", type_=Instant()))
-        self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id})
+        written = self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id}).rowcount
         if stream in _HISTORY:
-            self._record_history(stream, loaded_at)
+            self._record_history(stream, loaded_at, all_written=written == writes)
         return counts
 
     def _pick_winners(self, stream: str) -> None:
@@ -212,8 +215,12 @@ class RunWriter:
         t_prec = "(" + ", ".join(f"t.{c}" for c in PRECEDENCE) + ")"
         fate = (f"CASE WHEN t.{table.key[0]} IS NULL THEN {_NEW} WHEN {s_prec} > {t_prec} THEN {_GREATER} "
                 f"WHEN {s_prec} < {t_prec} THEN {_SMALLER} ELSE {_EQUAL} END")
+        # Written: a new key, or a greater delivery of a key the same source holds.
+        writes = (f"CASE WHEN t.{table.key[0]} IS NULL OR ({s_prec} > {t_prec} AND t.source_system = s.source_system) "
+                  "THEN 1 ELSE 0 END")
         stored_status = "t.status" if stream in _HISTORY else "NULL"
-        select = f"SELECT s.*, {fate} AS _fate, {stored_status} AS _stored_status FROM {stg} s LEFT JOIN {table.name} t ON {join}"
+        select = (f"SELECT s.*, {fate} AS _fate, {writes} AS _writes, {stored_status} AS _stored_status "
+                  f"FROM {stg} s LEFT JOIN {table.name} t ON {join}")
         self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {win}")
         if self.sqlite:
             # No DISTINCT ON in SQLite: a staged row wins when no row of its key is greater, an earlier one
@@ -235,16 +242,20 @@ class RunWriter:
                 f"ORDER BY {keys}, {order}, s._seq"
             )
 
-    def _record_history(self, stream: str, loaded_at: datetime) -> None:
-        """A history row for each winner this run wrote whose status is new to the store."""
+    def _record_history(self, stream: str, loaded_at: datetime, *, all_written: bool) -> None:
+        """A history row for each winner this run wrote whose status is new to the store.
+
+        `all_written`: the upsert wrote every winner it was given; if not (another source committed one
+        of the case_nos meanwhile), only the winners whose stored row now carries this run's id count.
+        """
         table, history = STREAM_TABLES[stream], _HISTORY[stream]
         columns = ", ".join(c.name for c in history.columns)
-        # Joined to the stored row by this run's id: a winner that lost to another source's row is no change.
+        written = "" if all_written else f"JOIN {table.name} t ON t.case_no = w.case_no AND t.run_id = :run_id "
         statement = sa.text(
             f"INSERT INTO {history.name} ({columns}) "
             f"SELECT w.case_no, w.source_updated_at, :run_id, w.source_system, w._stored_status, w.status, "
-            f":loaded_at FROM {_winners(stream)} w JOIN {table.name} t ON t.case_no = w.case_no AND t.run_id = :run_id "
-            f"WHERE w._fate IN ({_NEW}, {_GREATER}) AND (w._stored_status IS NULL OR w._stored_status <> w.status)"
+            f":loaded_at FROM {_winners(stream)} w {written}"
+            f"WHERE w._writes = 1 AND (w._stored_status IS NULL OR w._stored_status <> w.status)"
         ).bindparams(sa.bindparam("loaded_at", type_=Instant()))
         self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id})
 

@@ -2,6 +2,7 @@
 service_case_history and to the ledger's counts, on both backends; and on PostgreSQL, that a reload of
 unchanged rows writes nothing."""
 
+import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -154,4 +155,24 @@ def test_postgresql_a_reload_of_unchanged_rows_writes_nothing(pg_url):
     assert counts(load(engine, "changed", *changed)) == (0, 30, 10, 0, 0)
     ins, upd, dele = _pg_counters(engine)
     assert (ins - before[0], upd - before[1], dele - before[2]) == (0, 30, 0)
+    engine.dispose()
+
+
+def test_postgresql_a_case_another_source_commits_during_the_merge_is_not_recorded(pg_url):
+    """Another source's run commits the same case_no after this run picked its winners: its row stays,
+    and this run's history holds only what it wrote."""
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    table = sql_tables["service_case"]
+    other = engine.connect()
+    other_tx = other.begin()
+    other.execute(table.insert().values(case("X1", "accepted", T0, source="medins") | {
+        "loaded_at": T0, "run_id": "medins-1"}))
+    # The merge's insert of X1 waits for this transaction, then finds medins' row.
+    threading.Timer(1.0, other_tx.commit).start()
+    load(engine, "hrss-1", case("X1", "completed", T0), case("Y1", "submitted", T0))
+    other.close()
+    assert stored(engine, "X1")["source_system"] == "medins"
+    assert history(engine, "X1") == []
+    assert history(engine, "Y1") == [(None, "submitted", T0, "hrss-1")]
     engine.dispose()
