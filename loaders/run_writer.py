@@ -1,11 +1,13 @@
 """Everything one run writes, in one transaction.
 
-Unified rows are first staged (PostgreSQL: COPY into a temporary table;
+Unified rows are first staged (PostgreSQL: binary COPY into a temporary table;
 SQLite: a temporary table filled by executemany), then merged set-wise: the
 greatest delivery of each key by precedence survives, is compared with the
-stored row, and is upserted only when it is greater. Rejects, the ledger row
-and the watermark go into the same transaction, so a crash at any point
-leaves the store as if the run never started.
+stored row, and is written only when it is new or greater (an equal or smaller
+one touches nothing); a case whose status that changed gets a row in
+service_case_history. Rejects, the ledger row and the watermark go into the
+same transaction, so a crash at any point leaves the store as if the run never
+started.
 """
 
 import json
