@@ -360,6 +360,7 @@ INDEX_FOR = {
     "applicant_departments": "ix_service_case_applicant_key",
     "applicant_cases": "ix_service_case_applicant_key",
     "case_status": "service_case_pkey",
+    "case_status_history": "service_case_history_pkey",
     "open_cases_by_status": "ix_service_case_status",
     "cases_changed_since": "ix_service_case_source_updated_at",
     "bundle": "ix_service_case_bundle_id",
