@@ -7,12 +7,13 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pyarrow as pa
+from alembic import command
 import pytest
 import sqlalchemy as sa
 
 from loaders.engine import make_engine
 from loaders.run_writer import RunWriter
-from loaders.schema import upgrade
+from loaders.schema import alembic_config, upgrade
 from schemas.arrow import UNIFIED_BATCH_SCHEMAS
 from schemas.sql import sql_tables
 
@@ -175,4 +176,17 @@ def test_postgresql_a_case_another_source_commits_during_the_merge_is_not_record
     assert stored(engine, "X1")["source_system"] == "medins"
     assert history(engine, "X1") == []
     assert history(engine, "Y1") == [(None, "submitted", T0, "hrss-1")]
+    engine.dispose()
+
+
+def test_an_upgraded_store_starts_the_history_with_each_stored_case(store_url):
+    engine = make_engine(store_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0004")
+        conn.execute(sql_tables["service_case"].insert().values(
+            case("OLD1", "in_progress", T0) | {"loaded_at": T0 + timedelta(hours=1), "run_id": "before-0005"}))
+    upgrade(engine)
+    assert history(engine, "OLD1") == [(None, "in_progress", T0, "before-0005")]
+    load(engine, "after-0005", case("OLD1", "completed", T0 + timedelta(days=1)))
+    assert history(engine, "OLD1")[1:] == [("in_progress", "completed", T0 + timedelta(days=1), "after-0005")]
     engine.dispose()
