@@ -6,8 +6,8 @@ import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import pyarrow as pa
 from alembic import command
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
