@@ -124,6 +124,25 @@ SERVICE_EVALUATION = Table(
     indexes=(("case_no",), ("source_updated_at",)),
 )
 
+SERVICE_CASE_HISTORY = Table(
+    "service_case_history",
+    "办件 status history: one row for each status a case took in the store, written by the merge in the run's "
+    "transaction: the first load of a case, then each later delivery that replaced the stored row (greater by "
+    "precedence) with another status. Deliveries superseded within one run, or smaller than the stored row, are "
+    "no change. A store upgraded to it starts with one row per case already stored (its status then). "
+    "Key (case_no, source_updated_at, run_id): one case's changes in time order.",
+    (
+        _c("case_no", TEXT, "the case (service_case.case_no)", key=True),
+        _c("source_updated_at", INSTANT, "the source's update time of the delivery that brought the status", key=True),
+        _c("run_id", TEXT, "the load run that wrote the change", key=True),
+        _c("source_system", TEXT, "market, medins, hrss, police or tax", nullable=False),
+        _c("previous_status", TEXT, "the status before; NULL where the case was new to the store",
+           code_set="case_status"),
+        _c("status", TEXT, "the status from then on", nullable=False, code_set="case_status"),
+        _c("loaded_at", INSTANT, "when the store recorded the change", nullable=False),
+    ),
+)
+
 ETL_RUN = Table(
     "etl_run",
     "The run ledger: one row per run and stream; extracted = inserted + updated + unchanged + quarantined + duplicates.",
@@ -255,8 +274,8 @@ CALENDAR_DAY = Table(
 )
 
 UNIFIED_TABLES = (SERVICE_CASE, SERVICE_EVALUATION)
-TABLES = (SERVICE_CASE, SERVICE_EVALUATION, ETL_RUN, ETL_WATERMARK, ETL_REJECT, DQ_RESULT, STORE_KEY, CODE_VALUE,
-          CALENDAR_DAY)
+TABLES = (SERVICE_CASE, SERVICE_EVALUATION, SERVICE_CASE_HISTORY, ETL_RUN, ETL_WATERMARK, ETL_REJECT, DQ_RESULT,
+          STORE_KEY, CODE_VALUE, CALENDAR_DAY)
 STREAM_TABLES = {"cases": SERVICE_CASE, "evaluations": SERVICE_EVALUATION}
 
 # The columns that decide which of two deliveries of one key wins (README.md, Precedence).
