@@ -25,7 +25,7 @@ from pipeline.config import ConfigError, Settings, home, lock_timeout_setting
 from pipeline.reports import report_path
 from pipeline.runner import RunFailed, RunResult, RunTerminated, run_source
 from pipeline.specs import SpecError, load_spec
-from quality.reconcile import reconcile
+from quality.reconcile import declared_text, reconcile
 
 # Piped output (make demo, CI logs) gets room for whole tables instead of 80 columns.
 console = Console() if Console().is_terminal else Console(width=160)
@@ -68,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     rejects.add_argument("--reason")
     rejects.add_argument("--limit", type=int, default=50)
     sub.add_parser("summary", help="what the store holds, per source and stream, with quarantine reasons")
-    rec = sub.add_parser("reconcile", help="declared against loaded counts per source and day; exit 1 if anything is off")
+    rec = sub.add_parser("reconcile", help="declared against loaded counts per source, business day and stream; "
+                                          "exit 1 if anything is off")
     rec.add_argument("--source")
-    rec.add_argument("--from", dest="first", type=date.fromisoformat, help="first day (Beijing), e.g. 2026-10-01")
-    rec.add_argument("--to", dest="last", type=date.fromisoformat, help="last day (Beijing), inclusive")
+    rec.add_argument("--from", dest="first", type=date.fromisoformat,
+                     help="first business day (the day the records belong to), e.g. 2026-10-01")
+    rec.add_argument("--to", dest="last", type=date.fromisoformat, help="last business day, inclusive")
     rep = sub.add_parser("report", help="write the auditors' HTML report (self-contained, opens offline)")
     rep.add_argument("--from", dest="first", type=date.fromisoformat, help="first day (Beijing), e.g. 2026-10-01")
     rep.add_argument("--to", dest="last", type=date.fromisoformat, help="last day (Beijing), inclusive")
@@ -211,7 +213,9 @@ def _print_run(result: RunResult) -> None:
 
 
 def _print_reconciliation(result) -> int:
-    _table("Reconciliation per source, day and stream", result.rows)
+    _table("Reconciliation per source, business day (Beijing) and stream",
+           [{k: declared_text(r) if k == "declared" else v for k, v in r.items() if k != "declared_in_window"}
+            for r in result.rows])
     if result.balanced:
         console.print("[green]balanced:[/] every ledger row adds up and nothing needs an auditor's look")
         return 0
