@@ -214,8 +214,8 @@ def _print_run(result: RunResult) -> None:
 
 def _print_reconciliation(result) -> int:
     _table("Reconciliation per source, business day (Beijing) and stream",
-           [{k: declared_text(r) if k == "declared" else v for k, v in r.items() if k != "declared_in_window"}
-            for r in result.rows])
+           [{k: declared_text(r) if k == "declared" and v is None else v for k, v in r.items()
+             if k != "declared_in_window"} for r in result.rows])
     if result.balanced:
         console.print("[green]balanced:[/] every ledger row adds up and nothing needs an auditor's look")
         return 0

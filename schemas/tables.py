@@ -179,8 +179,9 @@ ETL_WATERMARK = Table(
 ETL_RUN_DAY = Table(
     "etl_run_day",
     "The run ledger by business day: one row per run, stream and Beijing day the run's records belong to — "
-    "hrss the file's date (`HRSS_BJ_<date>`), police the batch's date (`GA_<date>_<seq>`), market and tax each "
-    "Beijing day of the run's update-time window (read day by day), medins the day of the rows' UPDATE_TIME. "
+    "hrss the file's date (`HRSS_BJ_<date>`), police the batch's date (`GA_<date>_<seq>`), market and tax the "
+    "Beijing day of the record's update time (one that cannot be read: the window's last day), medins the day of "
+    "the rows' UPDATE_TIME. "
     "Rows the medins cursor cannot reach have no day of their own and count on the Beijing day the run started. "
     "Written in the transaction of the run's etl_run rows; a successful run's days add up to its etl_run row, "
     "and each day balances: extracted = inserted + updated + unchanged + quarantined + duplicates "
@@ -200,8 +201,9 @@ ETL_RUN_DAY = Table(
         _c("duplicates", INTEGER, "occurrences that lost to a greater delivery of their key in the same run",
            nullable=False),
         _c("declared_total", INTEGER, "what the source declared for that day: the hrss files' trailers, the police "
-                                      "manifests' counts, market's API total for the day's window; NULL where the "
-                                      "source declares nothing (tax, medins)"),
+                                      "manifests' counts, market's API total for a window within that day; NULL "
+                                      "where the source declares nothing (tax, medins) or only for a window over "
+                                      "several days (etl_run.declared_total keeps that)"),
     ),
     indexes=(("source", "business_day"),),
 )
