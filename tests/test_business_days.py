@@ -11,6 +11,7 @@ from loaders.engine import make_engine
 from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.runner import run_source
+from schemas.sql import Instant
 from quality.reconcile import reconcile
 from simulators.hrss import write_month
 from simulators.market_api import MarketApi
@@ -184,3 +185,45 @@ def test_not_declared_is_said_not_zero(sqlite_url, capsys):
                                                                           ("2026-10-05", "evaluations", None)]
     main(["--store", sqlite_url, "reconcile", "--source", "tax", "--from", "2026-10-05", "--to", "2026-10-05"])
     assert capsys.readouterr().out.count("not declared") == 2
+
+
+def test_runs_recorded_before_the_ledger_by_day_get_their_days_on_upgrade(store_url):
+    from alembic import command
+
+    from loaders.schema import alembic_config, upgrade
+
+    engine = make_engine(store_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0004")
+    zero = dict.fromkeys(("inserted", "updated", "unchanged", "stale", "quarantined", "duplicates"), 0)
+    started = datetime(2026, 12, 1, 3, tzinfo=timezone.utc)
+    bj = lambda *a: datetime(*a, tzinfo=BEIJING)  # noqa: E731
+    old = [  # an hrss run of one file, a market run of one Beijing day, a market catch-up, a failed run
+        {"run_id": "h1", "stream": "cases", "source": "hrss", "extracted": 3, "declared_total": 3,
+         "files": '[{"file": "HRSS_BJ_20261005.csv", "stream": "cases", "outcome": "loaded"}]'},
+        {"run_id": "m1", "stream": "cases", "source": "market", "extracted": 2, "declared_total": 2,
+         "window_start": bj(2026, 10, 6), "window_end": bj(2026, 10, 7)},
+        {"run_id": "m2", "stream": "cases", "source": "market", "extracted": 5, "declared_total": 5,
+         "window_start": bj(2015, 1, 1), "window_end": bj(2026, 10, 6)},
+        {"run_id": "f1", "stream": "cases", "source": "hrss", "extracted": 0, "status": "failed"},
+    ]
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO etl_run (run_id, stream, source, started_at, status, extracted, inserted, updated, "
+            "unchanged, stale, quarantined, duplicates, declared_total, files, window_start, window_end) VALUES "
+            "(:run_id, :stream, :source, :started_at, :status, :extracted, :inserted, :updated, :unchanged, :stale, "
+            ":quarantined, :duplicates, :declared_total, :files, :window_start, :window_end)").bindparams(
+            *(sa.bindparam(k, type_=Instant()) for k in ("started_at", "window_start", "window_end"))),
+            [{"status": "success", "files": None, "window_start": None, "window_end": None, "declared_total": None,
+              "started_at": started, **zero, **r, "inserted": r["extracted"]} for r in old])
+    upgrade(engine)
+    rows = {d["run_id"]: d for d in by_day_rows(engine)}
+    assert {k: (str(v["business_day"]), v["extracted"], v["inserted"], v["declared_total"]) for k, v in rows.items()} \
+        == {"h1": ("2026-10-05", 3, 3, 3), "m1": ("2026-10-06", 2, 2, 2),
+            "m2": ("2026-12-01", 5, 5, 5)}  # years in one window: the day it ran, as reconciliation showed before
+    assert reconcile(engine, first=date(2026, 10, 1), last=date(2026, 10, 31)).balanced
+
+
+def by_day_rows(engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.text("SELECT * FROM etl_run_day")).mappings()]
