@@ -3,8 +3,10 @@
 Each record belongs to the Beijing day of its update time (the field the window
 selects on), one it cannot be read from to the window's last day: a window over
 several days, a catch-up, is reconciled per day (etl_run_day). The API's total
-is for the window, so it is a day's declared total only for a window within
-one Beijing day.
+is for the window read, so a window over up to DAY_READS days is read day by
+day, cut at Beijing midnights, and each day gets its own declared total; a
+longer one (a first run from the history start) is read at once, its total
+kept for the run only.
 
 The run has one deadline (the spec's run_deadline_seconds, from its start) shared by
 its streams. Nested fields (tax's applicant object and evaluations list) reach the
@@ -36,6 +38,8 @@ log = logging.getLogger("silobridge")
 # Changes become visible in the API within 5 minutes: a window must end at least that long ago.
 SETTLE = timedelta(minutes=5)
 WATERMARK = "window_end"
+# A window over at most this many Beijing days is read day by day (one request or more per day and stream).
+DAY_READS = 62
 
 
 def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str, started: datetime,
@@ -64,24 +68,29 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
                 deadline = deadline or monotonic() + config.run_deadline_seconds
                 extractor = HttpApiExtractor(config, credentials(conn, config.auth.kind))
                 window_days = [day for _, _, day in beijing_days(start, end)]
-                for batch in extractor.read_window(start, end, deadline=deadline):
-                    for day, part in _by_update_day(batch, stream_spec.fields["source_updated_at"],
-                                                    spec.time_formats, window_days):
-                        before = {s: (results[s].extracted, results[s].quarantined, writer.staged_so_far(s))
-                                  for s in (stream, *nested)}
-                        _load_batch(writer, spec, settings, stream, part, results, started, nested, shapes, day)
-                        for s, (extracted, quarantined, staged) in before.items():
-                            days.add(s, day, extracted=results[s].extracted - extracted, staged_from=staged,
-                                     quarantined=results[s].quarantined - quarantined)
-                stats = extractor.stats
-                results[stream].declared_total = stats.declared_total
-                if stats.declared_total is not None and len(window_days) == 1:
-                    days.declare(stream, window_days[0], stats.declared_total)
-                notes[stream] = {"read": stats.read, "distinct_keys": stats.distinct_keys, "passes": stats.passes,
-                                 "declared_total": stats.declared_total}
-                if stats.declared_total is not None and stats.declared_total != stats.distinct_keys:
-                    log.warning("%s %s: the API's total %s differs from the %s distinct records read in [%s, %s)",
-                                spec.name, stream, stats.declared_total, stats.distinct_keys, start, end)
+                read = {"read": 0, "distinct_keys": 0, "passes": 0, "declared_total": 0}
+                for part_start, part_end, part_days in _reads(start, end, window_days):
+                    for batch in extractor.read_window(part_start, part_end, deadline=deadline):
+                        for day, part in _by_update_day(batch, stream_spec.fields["source_updated_at"],
+                                                        spec.time_formats, part_days):
+                            before = {s: (results[s].extracted, results[s].quarantined, writer.staged_so_far(s))
+                                      for s in (stream, *nested)}
+                            _load_batch(writer, spec, settings, stream, part, results, started, nested, shapes, day)
+                            for s, (extracted, quarantined, staged) in before.items():
+                                days.add(s, day, extracted=results[s].extracted - extracted, staged_from=staged,
+                                         quarantined=results[s].quarantined - quarantined)
+                    stats = extractor.stats
+                    if stats.declared_total is not None and len(part_days) == 1:
+                        days.declare(stream, part_days[0], stats.declared_total)
+                    if stats.declared_total is not None and stats.declared_total != stats.distinct_keys:
+                        log.warning("%s %s: the API's total %s differs from the %s distinct records read in [%s, %s)",
+                                    spec.name, stream, stats.declared_total, stats.distinct_keys, part_start, part_end)
+                    for k in ("read", "distinct_keys", "passes"):
+                        read[k] += getattr(stats, k)
+                    read["declared_total"] = (None if read["declared_total"] is None or stats.declared_total is None
+                                              else read["declared_total"] + stats.declared_total)
+                results[stream].declared_total = read["declared_total"]
+                notes[stream] = read
         finished = merge_and_record(writer, results, started, spec=spec, days=days, notes=notes, window_start=start,
                                     window_end=end)
         for child, child_spec in spec.streams.items():
@@ -136,6 +145,14 @@ def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, stream:
                            id_column=child_spec.fields["eval_no"], id_parts=tuple(extract["id_parts"]))
         results[child].extracted += rows.num_rows
         unify_and_stage(writer, spec, settings, child, rows, results[child], now, location=f"{child} of {location}")
+
+
+def _reads(start: datetime, end: datetime, window_days: list[date]):
+    """The reads of a window: one per Beijing day, so that each day gets the API's total for it, unless the
+    window spans more than DAY_READS days (a first run from the history start): then one read of it all."""
+    if len(window_days) > DAY_READS:
+        return [(start, end, window_days)]
+    return [(part_start, part_end, [day]) for part_start, part_end, day in beijing_days(start, end)]
 
 
 def _by_update_day(batch: pa.RecordBatch, field: str, formats: list[str], window_days: list[date]):

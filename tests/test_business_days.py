@@ -127,29 +127,29 @@ def test_police_batches_count_on_their_batch_date(store_url, tmp_path):
     assert [(f.kind, f.day) for f in rec.findings] == [("unknown_code", date(2026, 10, 6))]
 
 
-def market_api_over_three_days() -> MarketApi:
-    at = [datetime(2026, 10, d, h, tzinfo=BEIJING) for d, h in ((5, 9), (5, 23), (6, 0), (6, 10), (6, 11), (7, 8))]
-    return MarketApi([market_case(f"SB{i}", 0, GXSJ=t.strftime("%Y-%m-%d %H:%M:%S"), SBSJ=t.strftime("%Y-%m-%d %H:%M:%S"))
-                      for i, t in enumerate(at)], [])
+def market_api(*hours: tuple[int, int]) -> MarketApi:
+    times = [datetime(2026, 10, d, h, tzinfo=BEIJING).strftime("%Y-%m-%d %H:%M:%S") for d, h in hours]
+    return MarketApi([market_case(f"SB{i}", 0, GXSJ=t, SBSJ=t) for i, t in enumerate(times)], [])
 
 
 def test_an_api_window_over_three_beijing_days_is_three_days(store_url):
-    api = market_api_over_three_days()
-    end = datetime(2026, 10, 7, 12, tzinfo=BEIJING).astimezone(timezone.utc)
+    api = market_api((3, 12), (5, 9), (5, 23), (6, 0), (6, 10), (6, 11), (7, 8))
+    bj = lambda *a: datetime(*a, tzinfo=BEIJING).astimezone(timezone.utc)  # noqa: E731
     with api.serve() as server:
         uri = f"http://{api.client_id}:{api.client_secret}@{server.url.removeprefix('http://')}"
-        run_source("market", settings(store_url, "silobridge_market", uri), window=(end - timedelta(hours=1), end))
-        # A second window within one Beijing day: the API's total for it is that day's declared total.
+        s = settings(store_url, "silobridge_market", uri)
+        # The first run reads from the history start, years in one read: its total is for all of them.
+        run_source("market", s, window=(bj(2026, 10, 4, 23), bj(2026, 10, 5)))
+        # From the 5th 00:00 to the 7th 12:00: three Beijing days, each read with its own total.
+        run_source("market", s, window=(bj(2026, 10, 7, 11), bj(2026, 10, 7, 12)))
         api.datasets["/api/v2/bj"][1].append(market_case("SB9", 0, GXSJ="2026-10-07 13:00:00"))
-        later = datetime(2026, 10, 7, 18, tzinfo=BEIJING).astimezone(timezone.utc)
-        run_source("market", settings(store_url, "silobridge_market", uri), window=(later - timedelta(hours=1), later))
+        run_source("market", s, window=(bj(2026, 10, 7, 17), bj(2026, 10, 7, 18)))
     rec = reconcile(make_engine(store_url), "market", date(2026, 10, 1), date(2026, 10, 31))
     cases = by_day(rec, "market", "cases")
-    assert {d: (r["runs"], r["extracted"], r["inserted"]) for d, r in cases.items()} == {
-        "2026-10-05": (1, 2, 2), "2026-10-06": (1, 3, 3), "2026-10-07": (2, 2, 2)}
-    # The first window ran from the history start: its total covers years, no single day.
-    assert cases["2026-10-05"]["declared"] is None and cases["2026-10-05"]["declared_in_window"]
-    assert cases["2026-10-07"]["declared"] == 1  # only the second window's total is the 7th's alone
+    assert {d: (r["runs"], r["declared"], r["extracted"], r["inserted"]) for d, r in cases.items()} == {
+        "2026-10-03": (1, None, 1, 1), "2026-10-05": (1, 2, 2, 2), "2026-10-06": (1, 3, 3, 3),
+        "2026-10-07": (2, 2, 2, 2)}
+    assert cases["2026-10-03"]["declared_in_window"]
     assert rec.balanced, rec.findings
 
 
