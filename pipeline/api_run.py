@@ -157,7 +157,7 @@ def _reads(start: datetime, end: datetime, window_days: list[date]):
 
 def _by_update_day(batch: pa.RecordBatch, field: str, formats: list[str], window_days: list[date]):
     """The batch's records grouped by the Beijing day of their update time, clamped to the window's days;
-    a record whose update time cannot be read (the transforms quarantine it) goes to the window's last day."""
+    a record whose update time cannot be read (the transforms quarantine it) goes to the last of them."""
     first, last = window_days[0], window_days[-1]
     values = batch.column(field).to_pylist() if field in batch.schema.names else [None] * batch.num_rows
     rows: dict[date, list[int]] = {}

@@ -180,7 +180,7 @@ ETL_RUN_DAY = Table(
     "etl_run_day",
     "The run ledger by business day: one row per run, stream and Beijing day the run's records belong to — "
     "hrss the file's date (`HRSS_BJ_<date>`), police the batch's date (`GA_<date>_<seq>`), market and tax the "
-    "Beijing day of the record's update time (one that cannot be read: the window's last day), medins the day of "
+    "Beijing day of the record's update time (one that cannot be read: the last day of the read), medins the day of "
     "the rows' UPDATE_TIME. "
     "Rows the medins cursor cannot reach have no day of their own and count on the Beijing day the run started. "
     "Written in the transaction of the run's etl_run rows; a successful run's days add up to its etl_run row, "
