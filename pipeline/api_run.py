@@ -75,7 +75,7 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
                                                         spec.time_formats, part_days):
                             before = {s: (results[s].extracted, results[s].quarantined, writer.staged_so_far(s))
                                       for s in (stream, *nested)}
-                            _load_batch(writer, spec, settings, stream, part, results, started, nested, shapes, day)
+                            _load_batch(writer, spec, settings, stream, part, results, started, nested, shapes)
                             for s, (extracted, quarantined, staged) in before.items():
                                 days.add(s, day, extracted=results[s].extracted - extracted, staged_from=staged,
                                          quarantined=results[s].quarantined - quarantined)
@@ -127,9 +127,9 @@ def _shapes(spec: SourceSpec, stream: str, nested: dict) -> dict[str, type]:
 
 
 def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, stream: str, batch, results, now,
-                nested: dict, shapes: dict[str, type], day: date) -> None:
+                nested: dict, shapes: dict[str, type]) -> None:
     stream_spec = spec.streams[stream]
-    location = _location(stream, batch, day)
+    location = _location(stream, batch)
     results[stream].extracted += batch.num_rows
     readable, rejects = quarantine_wrong_shapes(batch, shapes, source=spec.name, location=location,
                                                 key_column=stream_spec.extract["key_field"])
@@ -172,8 +172,7 @@ def _by_update_day(batch: pa.RecordBatch, field: str, formats: list[str], window
         yield day, batch if len(indices) == batch.num_rows else batch.take(pa.array(indices, pa.int64()))
 
 
-def _location(stream: str, batch, day: date) -> str:
-    """The stream, the business day its records were counted on, the page."""
+def _location(stream: str, batch) -> str:
     if "_page" in batch.schema.names and batch.num_rows:
-        return f"{stream} {day} page {batch.column('_page')[0].as_py()}"
-    return f"{stream} {day}"
+        return f"{stream} page {batch.column('_page')[0].as_py()}"
+    return stream

@@ -9,14 +9,13 @@ Anything an auditor must look at is a finding: a ledger row that does not
 balance, a run whose days do not add up to it, a declared total that differs
 from what was read, a file or batch quarantined whole, a police batch gap, an
 unknown code value, a failed run, exchange-database rows whose UPDATE_TIME the
-cursor cannot reach. A quarantined record's day is the one its location names
-(`HRSS_BJ_<date>`, `GA_<date>_<seq>`, `… <YYYY-MM-DD> …`), else its run's only
-day of that stream, else the Beijing day it was quarantined.
+cursor cannot reach. A quarantined record's or file's day is the one its
+location names, else its place in its run's days (see `reject_days`).
 """
 
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -87,9 +86,10 @@ def reconcile(engine: sa.Engine, source: str | None = None, first: date | None =
         runs = {(r["run_id"], r["stream"]): r for r in _chunked(conn, sa.select(run), run.c.run_id, run_ids)}
         all_days = _chunked(conn, sa.select(day_t), day_t.c.run_id, run_ids)
         failed = conn.execute(sa.select(run).where(run.c.status == "failed", *_of(run, source))).mappings().all()
-        # A reject may lie outside the range by when it was written yet belong to a day in it (a catch-up).
+        # A reject may lie outside the range by when it was written yet belong to a day in it (a catch-up);
+        # replayed ones are read too: they keep their place in their run's order (reject_days).
         lo = datetime.combine(first, time(), BEIJING) if first else None
-        rejects = conn.execute(sa.select(reject).where(reject.c.replayed_at.is_(None), *_of(reject, source), sa.or_(
+        rejects = conn.execute(sa.select(reject).where(*_of(reject, source), sa.or_(
             reject.c.run_id.in_(sa.select(day_t.c.run_id).where(*_days_of(day_t, first, last))),
             reject.c.created_at >= lo if lo else sa.true()))).mappings().all()
         marks = conn.execute(sa.select(mark).where(*_of(mark, source))).mappings().all()
@@ -182,27 +182,58 @@ def _run_findings(r, days: list[dict], first, last, out: Reconciliation) -> None
                                     f"{read.get('distinct_keys')} distinct records were read"))
 
 
-def reject_day(r, days_of_run: dict[tuple, list[dict]]) -> date:
-    """The business day a quarantined record or file belongs to (see the module's description)."""
-    location = r["location"] or ""
+def reject_days(rejects, days_of_run: dict[tuple, list[dict]]) -> dict[int, date]:
+    """reject_id → the business day the quarantined record or file belongs to.
+
+    The day its location names (a delivery's name, a day the runner wrote into it); else, for a record,
+    its run's days in turn: a run quarantines records day after day, so its undated rejects, in the order
+    they were written, fill its days' `quarantined` counts from the first day on (exact for a run of one
+    day; market, tax and medins read in update-time order); else the Beijing day it was written.
+    """
+    out: dict[int, date] = {}
+    undated: dict[tuple, list] = defaultdict(list)
+    dated: dict[tuple, Counter] = defaultdict(Counter)
+    for r in rejects:
+        day = _named_day(r["location"] or "")
+        if day is not None:
+            out[r["reject_id"]] = day
+            if r["kind"] == "record":
+                dated[(r["run_id"], r["stream"])][day] += 1
+        elif r["kind"] == "record":
+            undated[(r["run_id"], r["stream"])].append(r)
+        else:
+            out[r["reject_id"]] = r["created_at"].astimezone(BEIJING).date()
+    for key, records in undated.items():
+        left = [[d["business_day"], d["quarantined"] - dated[key][d["business_day"]]]
+                for d in sorted(days_of_run.get(key, []), key=lambda d: d["business_day"])]
+        for r in sorted(records, key=lambda r: r["reject_id"]):
+            while left and left[0][1] <= 0:
+                left.pop(0)
+            if left:
+                left[0][1] -= 1
+                out[r["reject_id"]] = left[0][0]
+            else:
+                out[r["reject_id"]] = r["created_at"].astimezone(BEIJING).date()
+    return out
+
+
+def _named_day(location: str) -> date | None:
     for pattern in (_DELIVERY_DAY, _ISO_DAY):
         if m := pattern.search(location):
             try:
                 return date(int(m[1]), int(m[2]), int(m[3]))
             except ValueError:
                 pass
-    run_days = {d["business_day"] for d in days_of_run.get((r["run_id"], r["stream"]), [])}
-    if len(run_days) == 1:
-        return run_days.pop()
-    return r["created_at"].astimezone(BEIJING).date()
+    return None
 
 
 def _reject_findings(rejects, days_of_run, first, last, out: Reconciliation) -> None:
     codes: dict[tuple, int] = defaultdict(int)
     unreachable: dict[tuple, int] = defaultdict(int)
+    days = reject_days(rejects, days_of_run)
     for r in rejects:
-        day = reject_day(r, days_of_run)
-        if not _in(day, first, last):
+        day = days[r["reject_id"]]
+        if r["replayed_at"] is not None or not _in(day, first, last):
             continue
         if r["kind"] == "file":
             out.findings.append(Finding(r["source"], day, "file_quarantined", f"{r['location']}: {r['reason']}"))

@@ -134,6 +134,7 @@ def market_api(*hours: tuple[int, int]) -> MarketApi:
 
 def test_an_api_window_over_three_beijing_days_is_three_days(store_url):
     api = market_api((3, 12), (5, 9), (5, 23), (6, 0), (6, 10), (6, 11), (7, 8))
+    api.datasets["/api/v2/bj"][1].append(market_case("SBX", 0, GXSJ="2026-10-06 12:00:00", BLZT="7"))  # unknown
     bj = lambda *a: datetime(*a, tzinfo=BEIJING).astimezone(timezone.utc)  # noqa: E731
     with api.serve() as server:
         uri = f"http://{api.client_id}:{api.client_secret}@{server.url.removeprefix('http://')}"
@@ -146,11 +147,14 @@ def test_an_api_window_over_three_beijing_days_is_three_days(store_url):
         run_source("market", s, window=(bj(2026, 10, 7, 17), bj(2026, 10, 7, 18)))
     rec = reconcile(make_engine(store_url), "market", date(2026, 10, 1), date(2026, 10, 31))
     cases = by_day(rec, "market", "cases")
-    assert {d: (r["runs"], r["declared"], r["extracted"], r["inserted"]) for d, r in cases.items()} == {
-        "2026-10-03": (1, None, 1, 1), "2026-10-05": (1, 2, 2, 2), "2026-10-06": (1, 3, 3, 3),
-        "2026-10-07": (2, 2, 2, 2)}
+    assert {d: (r["runs"], r["declared"], r["extracted"], r["inserted"], r["quarantined"])
+            for d, r in cases.items()} == {
+        "2026-10-03": (1, None, 1, 1, 0), "2026-10-05": (1, 2, 2, 2, 0), "2026-10-06": (1, 4, 4, 3, 1),
+        "2026-10-07": (2, 2, 2, 2, 0)}
     assert cases["2026-10-03"]["declared_in_window"]
-    assert rec.balanced, rec.findings
+    # The quarantined record is a finding of its business day, though its run read three days.
+    assert [(f.kind, f.day, f.count) for f in rec.findings] == [("unknown_code", date(2026, 10, 6), 1)]
+    assert reconcile(make_engine(store_url), "market", date(2026, 10, 7), date(2026, 10, 31)).balanced
 
 
 def test_medins_rows_count_on_their_update_time_day(sqlite_url, tmp_path):
