@@ -414,7 +414,7 @@ def read_figures(page: str) -> dict:
     for fid, parts in reader.texts.items():
         text = " ".join("".join(parts).split())
         m = RATE.match(text)
-        if text in ("no rows", "not declared"):
+        if text in ("no rows", "not declared", "in a window total"):
             out[fid] = text
         elif m:
             num, den = int(m[2].replace(",", "")), int(m[3].replace(",", ""))
