@@ -14,7 +14,7 @@ import json
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Iterable
 
 import pyarrow as pa
@@ -333,6 +333,47 @@ class RunWriter:
 
     def write_ledger(self, row: dict) -> None:
         write_ledger(self.conn, {**row, "run_id": self.run_id, "source": self.source})
+
+    def day_counts(self, stream: str, bounds: list[tuple[int, date]]) -> dict[date, MergeCounts]:
+        """What the merge is about to make of each business day's staged rows; call before `merge(stream)`.
+
+        `bounds`: (end, day) in ascending order of `end`, the staged rows from the previous end (0 first)
+        below `end` belonging to `day`, ending at the rows staged so far. Deliveries are ranked exactly as
+        `merge` ranks them, so a key delivered on two days survives on the day of its greatest delivery and
+        is a duplicate on the other; the days add up to the merge's counts.
+        """
+        self._ensure_staging(stream)
+        table = STREAM_TABLES[stream]
+        key = ", ".join(table.key)
+        precedence_desc = ", ".join(f"{c} DESC" for c in PRECEDENCE)
+        day_of = "CASE " + " ".join(f"WHEN _seq < {int(end)} THEN {i}" for i, (end, _) in enumerate(bounds)) + " END"
+        join = " AND ".join(f"t.{k} = w.{k}" for k in table.key)
+        w_prec = "(" + ", ".join(f"w.{c}" for c in PRECEDENCE) + ")"
+        t_prec = "(" + ", ".join(f"t.{c}" for c in PRECEDENCE) + ")"
+        found = f"w._rn = 1 AND t.{table.key[0]} IS NOT NULL"
+        rows = self.conn.exec_driver_sql(
+            f"SELECT w._day, COUNT(*), "
+            f"COALESCE(SUM(CASE WHEN w._rn = 1 THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN w._rn = 1 AND t.{table.key[0]} IS NULL THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN {found} AND {w_prec} > {t_prec} THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN {found} AND {w_prec} < {t_prec} THEN 1 ELSE 0 END), 0) "
+            f"FROM (SELECT s.*, {day_of} AS _day, "
+            f"ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {precedence_desc}, _seq) AS _rn "
+            f"FROM {_staging(stream)} s) w LEFT JOIN {table.name} t ON {join} AND w._rn = 1 GROUP BY w._day"
+        ).all()
+        counts = {}
+        for index, staged, survivors, inserted, updated, stale in rows:
+            if index is None:
+                raise ValueError(f"{self.source} {stream}: staged rows past the last business day's end")
+            counts[bounds[index][1]] = MergeCounts(int(staged), int(inserted), int(updated),
+                                                   int(survivors) - int(inserted) - int(updated), int(stale))
+        return counts
+
+    def write_days(self, rows: list[dict]) -> None:
+        """The run's ledger rows by business day (etl_run_day), in the transaction of its etl_run rows."""
+        if rows:
+            self.conn.execute(sql_tables["etl_run_day"].insert(),
+                              [{**row, "run_id": self.run_id, "source": self.source} for row in rows])
 
     def set_watermark(self, stream: str, position: str, *, value=None, fingerprint=None, outcome=None, now: datetime) -> None:
         table = sql_tables["etl_watermark"]

@@ -1,5 +1,13 @@
 """One run over a REST source (market, tax): one update-time window, every stream, one transaction.
 
+Each record belongs to the Beijing day of its update time (the field the window
+selects on), one it cannot be read from to the window's last day: a window over
+several days, a catch-up, is reconciled per day (etl_run_day). The API's total
+is for the window read, so a window over up to DAY_READS days is read day by
+day, cut at Beijing midnights, and each day gets its own declared total; a
+longer one (a first run from the history start) is read at once, its total
+kept for the run only.
+
 The run has one deadline (the spec's run_deadline_seconds, from its start) shared by
 its streams. Nested fields (tax's applicant object and evaluations list) reach the
 transforms as JSON text of any type; a record whose nested field has the wrong
@@ -7,13 +15,15 @@ JSON type is quarantined whole before the rest is flattened and unified.
 """
 
 import logging
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from time import monotonic
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from extractors.http_api import HttpApiConfig, HttpApiExtractor
 from loaders.run_writer import RunWriter
+from pipeline.business_days import BusinessDays, beijing_days
 from pipeline.config import ConfigError, Settings
 from pipeline.connections import base_url, credentials
 from pipeline.runner import SETTLE, ExplicitWindow, Progress, RunResult, StreamResult
@@ -21,11 +31,13 @@ from pipeline.specs import SourceSpec
 from pipeline.staging import merge_and_record, quarantine_records, unify_and_stage
 from schemas.sql import sql_tables
 from transforms.nested import flatten_object, quarantine_wrong_shapes, unnest_list
-from transforms.values import BEIJING
+from transforms.values import BEIJING, BadValue, parse_beijing_time
 
 log = logging.getLogger("silobridge")
 
 WATERMARK = "window_end"
+# A window over at most this many Beijing days is read day by day (one request or more per day and stream).
+DAY_READS = 62
 
 
 def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str, started: datetime,
@@ -40,6 +52,7 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
     results = {stream: StreamResult(stream) for stream in spec.streams}
     notes: dict = {}
     with RunWriter(engine, spec.name, run_id) as writer:
+        days = BusinessDays(writer)
         start, end, committed, continues = _window(writer, spec, window, started, explicit)
         notes["window"] = [start.isoformat(), end.isoformat()]
         if not continues:
@@ -57,16 +70,32 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
                                                   **stream_spec.extract, "json_fields": list(shapes)})
                 deadline = deadline or monotonic() + config.run_deadline_seconds
                 extractor = HttpApiExtractor(config, credentials(conn, config.auth.kind))
-                for batch in extractor.read_window(start, end, deadline=deadline):
-                    _load_batch(writer, spec, settings, stream, batch, results, started, nested, shapes)
-                stats = extractor.stats
-                results[stream].declared_total = stats.declared_total
-                notes[stream] = {"read": stats.read, "distinct_keys": stats.distinct_keys, "passes": stats.passes,
-                                 "declared_total": stats.declared_total}
-                if stats.declared_total is not None and stats.declared_total != stats.distinct_keys:
-                    log.warning("%s %s: the API's total %s differs from the %s distinct records read in [%s, %s)",
-                                spec.name, stream, stats.declared_total, stats.distinct_keys, start, end)
-        finished = merge_and_record(writer, results, started, spec=spec, notes=notes, window_start=start, window_end=end)
+                window_days = [day for _, _, day in beijing_days(start, end)]
+                read = {"read": 0, "distinct_keys": 0, "passes": 0, "declared_total": 0}
+                for part_start, part_end, part_days in _reads(start, end, window_days):
+                    for batch in extractor.read_window(part_start, part_end, deadline=deadline):
+                        for day, part in _by_update_day(batch, stream_spec.fields["source_updated_at"],
+                                                        spec.time_formats, part_days):
+                            before = {s: (results[s].extracted, results[s].quarantined, writer.staged_so_far(s))
+                                      for s in (stream, *nested)}
+                            _load_batch(writer, spec, settings, stream, part, results, started, nested, shapes)
+                            for s, (extracted, quarantined, staged) in before.items():
+                                days.add(s, day, extracted=results[s].extracted - extracted, staged_from=staged,
+                                         quarantined=results[s].quarantined - quarantined)
+                    stats = extractor.stats
+                    if stats.declared_total is not None and len(part_days) == 1:
+                        days.declare(stream, part_days[0], stats.declared_total)
+                    if stats.declared_total is not None and stats.declared_total != stats.distinct_keys:
+                        log.warning("%s %s: the API's total %s differs from the %s distinct records read in [%s, %s)",
+                                    spec.name, stream, stats.declared_total, stats.distinct_keys, part_start, part_end)
+                    for k in ("read", "distinct_keys", "passes"):
+                        read[k] += getattr(stats, k)
+                    read["declared_total"] = (None if read["declared_total"] is None or stats.declared_total is None
+                                              else read["declared_total"] + stats.declared_total)
+                results[stream].declared_total = read["declared_total"]
+                notes[stream] = read
+        finished = merge_and_record(writer, results, started, spec=spec, days=days, notes=notes, window_start=start,
+                                    window_end=end)
         for child, child_spec in spec.streams.items():
             if "nested_in" in child_spec.extract:
                 deleted = writer.mark_absent_children_deleted(child_spec.extract["nested_in"], child, finished)
@@ -130,6 +159,31 @@ def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, stream:
                            id_column=child_spec.fields["eval_no"], id_parts=tuple(extract["id_parts"]))
         results[child].extracted += rows.num_rows
         unify_and_stage(writer, spec, settings, child, rows, results[child], now, location=f"{child} of {location}")
+
+
+def _reads(start: datetime, end: datetime, window_days: list[date]):
+    """The reads of a window: one per Beijing day, so that each day gets the API's total for it, unless the
+    window spans more than DAY_READS days (a first run from the history start): then one read of it all."""
+    if len(window_days) > DAY_READS:
+        return [(start, end, window_days)]
+    return [(part_start, part_end, [day]) for part_start, part_end, day in beijing_days(start, end)]
+
+
+def _by_update_day(batch: pa.RecordBatch, field: str, formats: list[str], window_days: list[date]):
+    """The batch's records grouped by the Beijing day of their update time, clamped to the window's days;
+    a record whose update time cannot be read (the transforms quarantine it) goes to the last of them."""
+    first, last = window_days[0], window_days[-1]
+    values = batch.column(field).to_pylist() if field in batch.schema.names else [None] * batch.num_rows
+    rows: dict[date, list[int]] = {}
+    for i, value in enumerate(values):
+        try:
+            moment = parse_beijing_time(value, formats)
+        except BadValue:
+            moment = None
+        day = min(max(moment.astimezone(BEIJING).date(), first), last) if moment else last
+        rows.setdefault(day, []).append(i)
+    for day, indices in sorted(rows.items()):
+        yield day, batch if len(indices) == batch.num_rows else batch.take(pa.array(indices, pa.int64()))
 
 
 def _location(stream: str, batch) -> str:

@@ -28,7 +28,7 @@ from pipeline.config import ConfigError, Settings, home, lock_timeout_setting
 from pipeline.reports import report_path
 from pipeline.runner import ExplicitWindow, RunFailed, RunResult, RunTerminated, run_source
 from pipeline.specs import SpecError, load_spec
-from quality.reconcile import reconcile
+from quality.reconcile import declared_text, reconcile
 from transforms.values import BEIJING
 
 
@@ -99,11 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("--limit", type=_positive, default=50, help="show the newest N (default 50)")
     shown.add_argument("--all", action="store_true", help="show every one")
     command("summary", "what the store holds, per source and stream, with quarantine reasons", json_output=True)
-    rec = command("reconcile", "declared against loaded counts per source and day; exit 1 if anything is off",
+    rec = command("reconcile", "declared against loaded counts per source, business day and stream; exit 1 if anything is off",
                   json_output=True)
     rec.add_argument("--source")
-    rec.add_argument("--from", dest="first", type=_day, help="first day (Beijing), e.g. 2026-10-01")
-    rec.add_argument("--to", dest="last", type=_day, help="last day (Beijing), inclusive")
+    rec.add_argument("--from", dest="first", type=_day,
+                     help="first business day (the day the records belong to), e.g. 2026-10-01")
+    rec.add_argument("--to", dest="last", type=_day, help="last business day, inclusive")
     rep = command("report", "write the auditors' HTML report (self-contained, opens offline)")
     rep.add_argument("--from", dest="first", type=_day, help="first day (Beijing), e.g. 2026-10-01")
     rep.add_argument("--to", dest="last", type=_day, help="last day (Beijing), inclusive")
@@ -340,7 +341,9 @@ def _print_reconciliation(result, as_json: bool) -> int:
     if as_json:
         print_json({"balanced": result.balanced, **dataclasses.asdict(result)})
         return 0 if result.balanced else 1
-    table("Reconciliation per source, day and stream", result.rows)
+    table("Reconciliation per source, business day (Beijing) and stream",
+          [{k: declared_text(r) if k == "declared" and v is None else v for k, v in r.items()
+            if k != "declared_in_window"} for r in result.rows])
     if result.balanced:
         console.print("[green]balanced:[/] every ledger row adds up and nothing needs an auditor's look")
         return 0

@@ -11,13 +11,15 @@ cannot be recognised again and is quarantined on every run.
 
 import json
 import logging
-from datetime import datetime
+from datetime import date, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from extractors.sql import FUTURE, MISSING, Position, SqlTable, SqlTableReader
 from loaders.run_writer import RunWriter
+from pipeline.business_days import BusinessDays
 from pipeline.config import ConfigError, Settings
 from pipeline.connections import database_url
 from pipeline.runner import ExplicitWindow, Progress, RunResult, StreamResult
@@ -42,6 +44,8 @@ def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
     results = {stream: StreamResult(stream) for stream in spec.streams}
     notes: dict = {}
     with RunWriter(engine, spec.name, run_id) as writer:
+        days = BusinessDays(writer)
+        run_day = started.astimezone(BEIJING).date()
         positions = {}
         for stream, stream_spec in spec.streams.items():
             committed = _position(writer, spec.name, stream)
@@ -49,13 +53,21 @@ def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
             table = SqlTable.from_spec(url, {**spec.extract, **stream_spec.extract})
             reader = SqlTableReader(table, after, window_end=window[1] if window else None)
             for batch in reader.batches():
-                results[stream].extracted += batch.num_rows
-                unify_and_stage(writer, spec, settings, stream, batch, results[stream], started,
-                                location=stream_spec.extract["table"])
+                for day, rows in _by_update_day(batch, table.cursor_column, run_day):
+                    staged, quarantined = writer.staged_so_far(stream), results[stream].quarantined
+                    results[stream].extracted += rows.num_rows
+                    unify_and_stage(writer, spec, settings, stream, rows, results[stream], started,
+                                    location=f"{table.table} ({table.cursor_column} {day})")
+                    days.add(stream, day, extracted=rows.num_rows, staged_from=staged,
+                             quarantined=results[stream].quarantined - quarantined)
             known = 0
+            staged, quarantined = writer.staged_so_far(stream), results[stream].quarantined
             for batch in reader.unreachable():
                 known += _quarantine_unreachable(writer, spec, settings, stream, table, batch, results[stream],
                                                  started)
+            # Rows the cursor cannot reach have no usable day of their own: they count on the day they were found.
+            unreachable = results[stream].quarantined - quarantined
+            days.add(stream, run_day, extracted=unreachable, quarantined=unreachable, staged_from=staged)
             if continues and reader.last_position is not None and (committed is None
                                                                    or reader.last_position >= committed):
                 positions[stream] = reader.last_position
@@ -66,7 +78,7 @@ def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
                 notes[stream]["committed_position_kept"] = (
                     f"the committed position stays {list(committed) if committed else 'unset'}: this window does "
                     "not start there, and the rows between are still to be read")
-        finished = merge_and_record(writer, results, started, spec=spec, notes=notes,
+        finished = merge_and_record(writer, results, started, spec=spec, days=days, notes=notes,
                                     window_start=window[0] if window else None,
                                     window_end=window[1] if window else None)
         for stream, position in positions.items():
@@ -85,6 +97,27 @@ def _start(committed: Position | None, explicit: ExplicitWindow | None) -> tuple
     first = Position(explicit.start.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"), "")
     start = first if explicit.reread or committed is None else max(first, committed)
     return start, committed is not None and start <= committed
+
+
+def _by_update_day(batch: pa.RecordBatch, cursor_column: str, fallback: date):
+    """The batch's runs of rows with one UPDATE_TIME day (Beijing wall-clock `yyyy-MM-dd HH:mm:ss`), in order.
+
+    The reader delivers rows in cursor order, so each day's rows are one run. A value whose first ten
+    characters are no date (the reader lets none through) counts on `fallback`.
+    """
+    text = pc.utf8_slice_codeunits(pc.cast(batch.column(cursor_column), pa.string()), 0, 10).to_pylist()
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or text[i] != text[start]:
+            yield _as_day(text[start], fallback), batch.slice(start, i - start)
+            start = i
+
+
+def _as_day(text: str | None, fallback: date) -> date:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return fallback
 
 
 def _position(writer: RunWriter, source: str, stream: str) -> Position | None:
