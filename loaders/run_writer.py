@@ -1,35 +1,40 @@
 """Everything one run writes, in one transaction.
 
-Unified rows are first staged (PostgreSQL: COPY into a temporary table;
+Unified rows are first staged (PostgreSQL: binary COPY into a temporary table;
 SQLite: a temporary table filled by executemany), then merged set-wise: the
 greatest delivery of each key by precedence survives, is compared with the
-stored row, and is upserted only when it is greater. Rejects, the ledger row
-and the watermark go into the same transaction, so a crash at any point
-leaves the store as if the run never started.
+stored row, and is written only when it is new or greater (an equal or smaller
+one touches nothing); a case whose status that changed gets a row in
+service_case_history. Rejects, the ledger row and the watermark go into the
+same transaction, so a crash at any point leaves the store as if the run never
+started.
 """
 
-import io
 import json
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from loaders import copy_binary
 from loaders.engine import StoreError, lock_timeout
 from loaders.locks import pg_lock
 from schemas.arrow import UNIFIED_BATCH_SCHEMAS
 from schemas.sql import Instant, sql_tables
-from schemas.tables import INSTANT, MONEY, PRECEDENCE, STREAM_TABLES
+from schemas.tables import BOOLEAN, INSTANT, INTEGER, MONEY, PRECEDENCE, SERVICE_CASE_HISTORY, STREAM_TABLES
 
 _LOOKUP_CHUNK = 900  # stays under every backend's bind-parameter limit
 _KEYS_OPTION = "silobridge_store_keys"
+# What a staged winner is against the stored row of its key (column _fate of the winners table).
+_NEW, _GREATER, _EQUAL, _SMALLER = 0, 1, 2, 3
+# Streams whose accepted status changes are kept, and where.
+_HISTORY = {"cases": SERVICE_CASE_HISTORY}
 
 
 @dataclass
@@ -129,23 +134,23 @@ class RunWriter:
         batch = batch.select(list(names)).cast(UNIFIED_BATCH_SCHEMAS[stream])
         start = self._seq[stream]
         self._seq[stream] = start + batch.num_rows
-        seq = pa.array(range(start, start + batch.num_rows), pa.int64())
-        column_list = ", ".join((*names, "_seq"))
+        batch = batch.append_column("_seq", pa.array(range(start, start + batch.num_rows), pa.int64()))
+        table = STREAM_TABLES[stream]
+        types = [table.column(n).type for n in names] + [INTEGER]
+        column_list = ", ".join(batch.schema.names)
         if self.sqlite:
-            table = STREAM_TABLES[stream]
-            columns = [_sqlite_values(batch.column(n), table.column(n).type) for n in names]
-            placeholders = ", ".join("?" * (len(names) + 1))
+            columns = [_sqlite_values(batch.column(i), logical) for i, logical in enumerate(types)]
+            placeholders = ", ".join("?" * len(types))
             self.conn.exec_driver_sql(f"INSERT INTO {_staging(stream)} ({column_list}) VALUES ({placeholders})",
-                                      list(zip(*columns, seq.to_pylist())))
+                                      list(zip(*columns)))
         else:
-            # Arrow writes the CSV column-wise in C; COPY reads it without a Python loop per row.
-            # Every valid value is quoted, so only a NULL is an empty unquoted field.
-            buffer = io.BytesIO()
-            pacsv.write_csv(batch.append_column("_seq", seq), buffer,
-                            write_options=pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+            # Binary COPY encoded column-wise by Arrow: no per-row Python, no text parsing on the server.
             cursor = self.conn.connection.dbapi_connection.cursor()
-            with cursor.copy(f"COPY {_staging(stream)} ({column_list}) FROM STDIN WITH (FORMAT csv)") as copy:
-                copy.write(buffer.getvalue())
+            with cursor.copy(f"COPY {_staging(stream)} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(copy_binary.HEADER)
+                for chunk in copy_binary.encode(batch, types):
+                    copy.write(chunk)
+                copy.write(copy_binary.TRAILER)
             cursor.close()
 
     def keys_held_by_other_sources(self, case_nos: list[str]) -> dict[str, str]:
@@ -165,47 +170,96 @@ class RunWriter:
     # -- merge -----------------------------------------------------------
 
     def merge(self, stream: str, loaded_at: datetime) -> MergeCounts:
-        """Upsert the greatest staged delivery of each key; return what became of them."""
+        """Upsert the greatest staged delivery of each key; return what became of them.
+
+        Only new keys and greater deliveries are written: a delivery equal to or smaller than the stored row
+        touches nothing (not even a row lock). A case whose status the merge changed, or that it inserted,
+        gets its row in service_case_history, in the same transaction.
+        """
         self._ensure_staging(stream)
         table = STREAM_TABLES[stream]
-        target, stg, win = table.name, _staging(stream), _winners(stream)
-        key = ", ".join(table.key)
-        precedence_desc = ", ".join(f"{c} DESC" for c in PRECEDENCE)
+        self._pick_winners(stream)
+        win = _winners(stream)
+        by_fate = self.conn.exec_driver_sql(f"SELECT _fate, COUNT(*), SUM(_writes) FROM {win} GROUP BY _fate").all()
+        fates = {fate: n for fate, n, _ in by_fate}
+        counts = MergeCounts(self._seq[stream], fates.get(_NEW, 0), fates.get(_GREATER, 0),
+                             fates.get(_EQUAL, 0) + fates.get(_SMALLER, 0), fates.get(_SMALLER, 0))
+        writes = sum(w for *_, w in by_fate)
+        if not writes:
+            return counts
         names = _batch_columns(stream)
-        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {win}")
-        # Ties go to the earliest arrival: on equal precedence the first one "stored" stays.
-        self.conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {win} AS SELECT * FROM ("
-            f"SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {precedence_desc}, _seq) AS _rn "
-            f"FROM {stg} s) q WHERE _rn = 1"
-        )
-        join = " AND ".join(f"t.{k} = w.{k}" for k in table.key)
-        w_prec = "(" + ", ".join(f"w.{c}" for c in PRECEDENCE) + ")"
-        t_prec = "(" + ", ".join(f"t.{c}" for c in PRECEDENCE) + ")"
-        first_key = table.key[0]
-        row = self.conn.exec_driver_sql(
-            f"SELECT COUNT(*), "
-            f"COALESCE(SUM(CASE WHEN t.{first_key} IS NULL THEN 1 ELSE 0 END), 0), "
-            f"COALESCE(SUM(CASE WHEN t.{first_key} IS NOT NULL AND {w_prec} > {t_prec} THEN 1 ELSE 0 END), 0), "
-            f"COALESCE(SUM(CASE WHEN t.{first_key} IS NOT NULL AND {w_prec} < {t_prec} THEN 1 ELSE 0 END), 0) "
-            f"FROM {win} w LEFT JOIN {target} t ON {join}"
-        ).one()
-        survivors, inserted, updated, stale = (int(v) for v in row)
-        staged = self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stg}").scalar_one()
-        counts = MergeCounts(staged, inserted, updated, survivors - inserted - updated, stale)
-
         all_names = (*names, "loaded_at", "run_id")
         updates = ", ".join(f"{c} = excluded.{c}" for c in all_names if c not in table.key)
         excluded_prec = "(" + ", ".join(f"excluded.{c}" for c in PRECEDENCE) + ")"
-        stored_prec = "(" + ", ".join(f"{target}.{c}" for c in PRECEDENCE) + ")"
+        stored_prec = "(" + ", ".join(f"{table.name}.{c}" for c in PRECEDENCE) + ")"
+        # The conflict clause still guards the write: another source may have committed the same case_no
+        # since the winners were picked (cross-source keys are never merged).
         statement = sa.text(
-            f"INSERT INTO {target} ({', '.join(all_names)}) "
-            f"SELECT {', '.join(names)}, :loaded_at, :run_id FROM {win} WHERE true "
-            f"ON CONFLICT ({key}) DO UPDATE SET {updates} "
-            f"WHERE {excluded_prec} > {stored_prec} AND {target}.source_system = excluded.source_system"
-        ).bindparams(sa.bindparam("loaded_at", type_=Instant()), sa.bindparam("run_id"))
-        self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id})
+            f"INSERT INTO {table.name} ({', '.join(all_names)}) "
+            f"SELECT {', '.join(names)}, :loaded_at, :run_id FROM {win} WHERE _writes = 1 "
+            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates} "
+            f"WHERE {excluded_prec} > {stored_prec} AND {table.name}.source_system = excluded.source_system"
+        ).bindparams(sa.bindparam("loaded_at", type_=Instant()))
+        written = self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id}).rowcount
+        if stream in _HISTORY:
+            self._record_history(stream, loaded_at, all_written=written == writes)
         return counts
+
+    def _pick_winners(self, stream: str) -> None:
+        """The winners table: the greatest staged delivery of each key, with its fate against the stored row.
+
+        Ties go to the earliest arrival: on equal precedence the first one staged stays.
+        """
+        table = STREAM_TABLES[stream]
+        stg, win = _staging(stream), _winners(stream)
+        join = " AND ".join(f"t.{k} = s.{k}" for k in table.key)
+        s_prec = "(" + ", ".join(f"s.{c}" for c in PRECEDENCE) + ")"
+        t_prec = "(" + ", ".join(f"t.{c}" for c in PRECEDENCE) + ")"
+        fate = (f"CASE WHEN t.{table.key[0]} IS NULL THEN {_NEW} WHEN {s_prec} > {t_prec} THEN {_GREATER} "
+                f"WHEN {s_prec} < {t_prec} THEN {_SMALLER} ELSE {_EQUAL} END")
+        # Written: a new key, or a greater delivery of a key the same source holds.
+        writes = (f"CASE WHEN t.{table.key[0]} IS NULL OR ({s_prec} > {t_prec} AND t.source_system = s.source_system) "
+                  "THEN 1 ELSE 0 END")
+        stored_status = "t.status" if stream in _HISTORY else "NULL"
+        select = (f"SELECT s.*, {fate} AS _fate, {writes} AS _writes, {stored_status} AS _stored_status "
+                  f"FROM {stg} s LEFT JOIN {table.name} t ON {join}")
+        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {win}")
+        if self.sqlite:
+            # No DISTINCT ON in SQLite: a staged row wins when no row of its key is greater, an earlier one
+            # greater on equal precedence (a lookup in the key index keys_missing_from also uses).
+            keys = ", ".join(table.key)
+            self.conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {stg}_key ON {stg} ({keys}, _seq)")
+            same_key = " AND ".join(f"o.{k} = s.{k}" for k in table.key)
+            o_rank = "(" + ", ".join(f"o.{c}" for c in PRECEDENCE) + ", -o._seq)"
+            s_rank = "(" + ", ".join(f"s.{c}" for c in PRECEDENCE) + ", -s._seq)"
+            self.conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {win} AS {select} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {stg} o WHERE {same_key} AND {o_rank} > {s_rank})"
+            )
+        else:
+            keys = ", ".join(f"s.{k}" for k in table.key)
+            order = ", ".join(f"s.{c} DESC" for c in PRECEDENCE)
+            self.conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {win} AS SELECT DISTINCT ON ({keys}) * FROM ({select}) s "
+                f"ORDER BY {keys}, {order}, s._seq"
+            )
+
+    def _record_history(self, stream: str, loaded_at: datetime, *, all_written: bool) -> None:
+        """A history row for each winner this run wrote whose status is new to the store.
+
+        `all_written`: the upsert wrote every winner it was given; if not (another source committed one
+        of the case_nos meanwhile), only the winners whose stored row now carries this run's id count.
+        """
+        table, history = STREAM_TABLES[stream], _HISTORY[stream]
+        columns = ", ".join(c.name for c in history.columns)
+        written = "" if all_written else f"JOIN {table.name} t ON t.case_no = w.case_no AND t.run_id = :run_id "
+        statement = sa.text(
+            f"INSERT INTO {history.name} ({columns}) "
+            f"SELECT w.case_no, w.source_updated_at, :run_id, w.source_system, w._stored_status, w.status, "
+            f":loaded_at FROM {_winners(stream)} w {written}"
+            f"WHERE w._writes = 1 AND (w._stored_status IS NULL OR w._stored_status <> w.status)"
+        ).bindparams(sa.bindparam("loaded_at", type_=Instant()))
+        self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id})
 
     def keys_missing_from(self, stream: str, order_prefix: str, file_seq: tuple[int, int]) -> int:
         """Keys last delivered under `order_prefix` (one day of hrss) that the file staged in `file_seq` lacks.
@@ -279,6 +333,47 @@ class RunWriter:
 
     def write_ledger(self, row: dict) -> None:
         write_ledger(self.conn, {**row, "run_id": self.run_id, "source": self.source})
+
+    def day_counts(self, stream: str, bounds: list[tuple[int, date]]) -> dict[date, MergeCounts]:
+        """What the merge is about to make of each business day's staged rows; call before `merge(stream)`.
+
+        `bounds`: (end, day) in ascending order of `end`, the staged rows from the previous end (0 first)
+        below `end` belonging to `day`, ending at the rows staged so far. Deliveries are ranked exactly as
+        `merge` ranks them, so a key delivered on two days survives on the day of its greatest delivery and
+        is a duplicate on the other; the days add up to the merge's counts.
+        """
+        self._ensure_staging(stream)
+        table = STREAM_TABLES[stream]
+        key = ", ".join(table.key)
+        precedence_desc = ", ".join(f"{c} DESC" for c in PRECEDENCE)
+        day_of = "CASE " + " ".join(f"WHEN _seq < {int(end)} THEN {i}" for i, (end, _) in enumerate(bounds)) + " END"
+        join = " AND ".join(f"t.{k} = w.{k}" for k in table.key)
+        w_prec = "(" + ", ".join(f"w.{c}" for c in PRECEDENCE) + ")"
+        t_prec = "(" + ", ".join(f"t.{c}" for c in PRECEDENCE) + ")"
+        found = f"w._rn = 1 AND t.{table.key[0]} IS NOT NULL"
+        rows = self.conn.exec_driver_sql(
+            f"SELECT w._day, COUNT(*), "
+            f"COALESCE(SUM(CASE WHEN w._rn = 1 THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN w._rn = 1 AND t.{table.key[0]} IS NULL THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN {found} AND {w_prec} > {t_prec} THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN {found} AND {w_prec} < {t_prec} THEN 1 ELSE 0 END), 0) "
+            f"FROM (SELECT s.*, {day_of} AS _day, "
+            f"ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {precedence_desc}, _seq) AS _rn "
+            f"FROM {_staging(stream)} s) w LEFT JOIN {table.name} t ON {join} AND w._rn = 1 GROUP BY w._day"
+        ).all()
+        counts = {}
+        for index, staged, survivors, inserted, updated, stale in rows:
+            if index is None:
+                raise ValueError(f"{self.source} {stream}: staged rows past the last business day's end")
+            counts[bounds[index][1]] = MergeCounts(int(staged), int(inserted), int(updated),
+                                                   int(survivors) - int(inserted) - int(updated), int(stale))
+        return counts
+
+    def write_days(self, rows: list[dict]) -> None:
+        """The run's ledger rows by business day (etl_run_day), in the transaction of its etl_run rows."""
+        if rows:
+            self.conn.execute(sql_tables["etl_run_day"].insert(),
+                              [{**row, "run_id": self.run_id, "source": self.source} for row in rows])
 
     def set_watermark(self, stream: str, position: str, *, value=None, fingerprint=None, outcome=None, now: datetime) -> None:
         table = sql_tables["etl_watermark"]
@@ -370,14 +465,20 @@ def record_store_keys(conn: sa.Connection, keys: Iterable[StoreKey], run_id: str
 
 
 def _sqlite_values(column: pa.ChunkedArray, logical: str) -> list:
-    """Python values in the SQLite store's text forms, converted column-wise by Arrow."""
+    """Python values in the SQLite store's text forms, converted column-wise by Arrow (not NumPy scalars:
+    sqlite3 would store an int64 as a blob)."""
     if logical == INSTANT:
         # Arrow prints microsecond timestamps' seconds as SS.ffffff: the store's fixed-width text form.
         text = pc.strftime(column, format="%Y-%m-%d %H:%M:%S", locale="C")
-        return pc.binary_join_element_wise(text, "+00:00", "").to_pylist()
-    if logical == MONEY:
-        return column.cast(pa.string()).to_pylist()
-    return column.to_pylist()
+        column = pc.binary_join_element_wise(text, "+00:00", "")
+    elif logical == MONEY:
+        column = column.cast(pa.string())
+    elif logical in (INTEGER, BOOLEAN) and column.null_count:
+        # NumPy would turn a NULL among integers into NaN: Python objects, None where NULL.
+        values = column.fill_null(0 if logical == INTEGER else False).to_numpy().astype(object)
+        values[column.is_null().to_numpy(zero_copy_only=False)] = None
+        return values.tolist()
+    return column.to_numpy(zero_copy_only=False).tolist()
 
 
 def _batch_columns(stream: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from extractors.folder import RefusedFile, Skipped
 from extractors.xml_batches import BatchFile, XmlBatchReader, batch_gaps, delivery_fingerprint, gap_text, scan_outbox
 from loaders.run_writer import RunWriter
+from pipeline.business_days import BusinessDays
 from pipeline.config import Settings
 from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec, XmlBatchExtract
@@ -39,6 +40,7 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
     notes: dict = {}
     done: list[BatchFile] = []
     with RunWriter(engine, spec.name, run_id) as writer:
+        days = BusinessDays(writer)
         scan = scan_outbox(folder)
         if scan.unfinished:
             notes["waiting_for_manifest"] = scan.unfinished
@@ -50,7 +52,7 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
         for batch in due:
             entry = {"file": batch.name, "seq": batch.seq}
             try:
-                _one_batch(writer, spec, settings, batch, entry, loaded, quarantined, results, caps)
+                _one_batch(writer, spec, settings, batch, entry, loaded, quarantined, results, days, caps)
             except RefusedFile as r:  # swapped for a link or the like since the scan: nothing of it is kept
                 refused.append(Skipped(r.name, r.why))
                 continue
@@ -68,14 +70,14 @@ def run_batches(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id:
                         ", ".join(shown[:_GAPS_LOGGED]), more)
         report_skipped(spec.name, notes, "refused_files", refused,
                        "it is never read: remove it, or put the delivered file itself in its place")
-        merge_and_record(writer, results, started, spec=spec, files=files, notes=notes)
+        merge_and_record(writer, results, started, spec=spec, days=days, files=files, notes=notes)
     archive_files(folder / caps.archive_folder, [p for b in done for p in (b.path, b.manifest)])
     return RunResult(run_id, spec.name, "success", "", results, files, notes)
 
 
 def _one_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: BatchFile, entry: dict,
                loaded: dict[int, str], quarantined: dict[int, str], results: dict[str, StreamResult],
-               caps: XmlBatchExtract) -> None:
+               days: BusinessDays, caps: XmlBatchExtract) -> None:
     """Load one batch, quarantine it whole, or skip it as already processed; the outcome goes into `entry`.
 
     A batch quarantined whole is remembered by what identifies that delivery (its
@@ -95,6 +97,7 @@ def _one_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: B
         quarantine_file(writer, WHOLE_BATCH, batch.name, "batch_changed", detail, now)
         entry.update(outcome="quarantined", reason="batch_changed")
         return
+    staged_from = {stream: writer.staged_so_far(stream) for stream in spec.streams}
     try:
         with writer.savepoint():
             verdict, parts = _load_batch(writer, spec, settings, batch, now, caps)
@@ -111,6 +114,8 @@ def _one_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: B
                          outcome="loaded", now=now)
     for stream, part in parts.items():
         results[stream].add(part)
+        days.add(stream, batch.day, extracted=part.extracted, quarantined=part.quarantined,
+                 declared_total=part.declared_total, staged_from=staged_from[stream])
     entry.update(outcome="loaded", cases=verdict.cases, evaluations=verdict.evaluations,
                  unknown_elements=verdict.unknown or None)
 

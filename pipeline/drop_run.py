@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from extractors.csv_drop import CsvFileReader, DropFile, FileVerdict, scan_drop
 from extractors.folder import RefusedFile, Skipped
 from loaders.run_writer import RunWriter
+from pipeline.business_days import BusinessDays
 from pipeline.config import Settings
 from pipeline.runner import Progress, RunResult, StreamResult
 from pipeline.staging import (
@@ -44,6 +45,7 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
     to_archive: list[DropFile] = []
 
     with RunWriter(engine, spec.name, run_id) as writer:
+        days = BusinessDays(writer)
         scan = scan_drop(folder, patterns, spec.csv.marker_suffix)
         if scan.unfinished:
             notes["waiting_for_marker"] = scan.unfinished
@@ -85,6 +87,8 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
             writer.set_watermark(file.stream, file.name, value=file.file_date.isoformat(),
                                  fingerprint=decision.sha256, outcome="loaded", now=now)
             results[file.stream].add(part)
+            days.add(file.stream, file.file_date, extracted=part.extracted, quarantined=part.quarantined,
+                     declared_total=part.declared_total, staged_from=seq_range[0])
             entry.update(outcome="loaded", records=part.extracted, trailer=part.declared_total,
                          quarantined=part.quarantined)
             if file.correction:
@@ -96,7 +100,7 @@ def run_csv_drop(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id
 
         report_skipped(spec.name, notes, "refused_files", refused,
                        "it is never read: remove it, or put the delivered file itself in its place")
-        merge_and_record(writer, results, started, spec=spec, files=files, notes=notes,
+        merge_and_record(writer, results, started, spec=spec, days=days, files=files, notes=notes,
                          window_start=window[0] if window else None, window_end=window[1] if window else None)
     # Only after the commit: a crash before it leaves every file where it was.
     archive_files(folder / spec.csv.archive_folder,

@@ -11,21 +11,23 @@ cannot be recognised again and is quarantined on every run.
 
 import json
 import logging
-from datetime import datetime
+from datetime import date, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from extractors.sql import FUTURE, MISSING, Position, SqlTable, SqlTableReader
 from loaders.run_writer import RunWriter
+from pipeline.business_days import BusinessDays
 from pipeline.config import ConfigError, Settings
 from pipeline.connections import database_url
-from pipeline.runner import Progress, RunResult, StreamResult
+from pipeline.runner import ExplicitWindow, Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
 from pipeline.staging import merge_and_record, quarantine_records, unify_and_stage
 from schemas.sql import sql_tables
 from transforms.records import KEY_FIELD, RecordReject
-from transforms.values import clean_text
+from transforms.values import BEIJING, clean_text
 
 log = logging.getLogger("silobridge")
 WATERMARK = "cursor"
@@ -33,7 +35,7 @@ _LOOKUP_CHUNK = 900  # stays under every backend's bind-parameter limit
 
 
 def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str, started: datetime,
-            window, progress: Progress | None) -> RunResult:
+            window, progress: Progress | None, explicit: ExplicitWindow | None = None) -> RunResult:
     conn = settings.connection(spec.conn_id)
     if conn is None:
         raise ConfigError(f"{spec.name}: no connection {spec.conn_id}; define the Airflow connection or "
@@ -42,30 +44,80 @@ def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
     results = {stream: StreamResult(stream) for stream in spec.streams}
     notes: dict = {}
     with RunWriter(engine, spec.name, run_id) as writer:
+        days = BusinessDays(writer)
+        run_day = started.astimezone(BEIJING).date()
         positions = {}
         for stream, stream_spec in spec.streams.items():
-            after = _position(writer, spec.name, stream)
+            committed = _position(writer, spec.name, stream)
+            after, continues = _start(committed, explicit)
             table = SqlTable.from_spec(url, {**spec.extract, **stream_spec.extract})
             reader = SqlTableReader(table, after, window_end=window[1] if window else None)
             for batch in reader.batches():
-                results[stream].extracted += batch.num_rows
-                unify_and_stage(writer, spec, settings, stream, batch, results[stream], started,
-                                location=stream_spec.extract["table"])
+                for day, rows in _by_update_day(batch, table.cursor_column, run_day):
+                    staged, quarantined = writer.staged_so_far(stream), results[stream].quarantined
+                    results[stream].extracted += rows.num_rows
+                    unify_and_stage(writer, spec, settings, stream, rows, results[stream], started,
+                                    location=f"{table.table} ({table.cursor_column} {day})")
+                    days.add(stream, day, extracted=rows.num_rows, staged_from=staged,
+                             quarantined=results[stream].quarantined - quarantined)
             known = 0
+            staged, quarantined = writer.staged_so_far(stream), results[stream].quarantined
             for batch in reader.unreachable():
                 known += _quarantine_unreachable(writer, spec, settings, stream, table, batch, results[stream],
                                                  started)
-            positions[stream] = reader.last_position
+            # Rows the cursor cannot reach have no usable day of their own: they count on the day they were found.
+            unreachable = results[stream].quarantined - quarantined
+            days.add(stream, run_day, extracted=unreachable, quarantined=unreachable, staged_from=staged)
+            if continues and reader.last_position is not None and (committed is None
+                                                                   or reader.last_position >= committed):
+                positions[stream] = reader.last_position
             notes[stream] = {"from": list(after) if after else None,
                              "to": list(reader.last_position) if reader.last_position else None,
                              "below": reader.upper_bound, "unreachable_reported_before": known}
-        finished = merge_and_record(writer, results, started, spec=spec, notes=notes,
+            if not continues:
+                notes[stream]["committed_position_kept"] = (
+                    f"the committed position stays {list(committed) if committed else 'unset'}: this window does "
+                    "not start there, and the rows between are still to be read")
+        finished = merge_and_record(writer, results, started, spec=spec, days=days, notes=notes,
                                     window_start=window[0] if window else None,
                                     window_end=window[1] if window else None)
         for stream, position in positions.items():
-            if position is not None:
-                writer.set_watermark(stream, WATERMARK, value=json.dumps(list(position)), now=finished)
+            writer.set_watermark(stream, WATERMARK, value=json.dumps(list(position)), now=finished)
     return RunResult(run_id, spec.name, "success", "", results, [], notes)
+
+
+def _start(committed: Position | None, explicit: ExplicitWindow | None) -> tuple[Position | None, bool]:
+    """Where the read starts, and whether it continues the committed position (only then may it move).
+
+    A window given on the command line starts at its first second (Beijing wall-clock time, as the table's
+    UPDATE_TIME), or at the committed position when that is later; with `reread` at its first second.
+    """
+    if explicit is None:
+        return committed, True
+    first = Position(explicit.start.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"), "")
+    start = first if explicit.reread or committed is None else max(first, committed)
+    return start, committed is not None and start <= committed
+
+
+def _by_update_day(batch: pa.RecordBatch, cursor_column: str, fallback: date):
+    """The batch's runs of rows with one UPDATE_TIME day (Beijing wall-clock `yyyy-MM-dd HH:mm:ss`), in order.
+
+    The reader delivers rows in cursor order, so each day's rows are one run. A value whose first ten
+    characters are no date (the reader lets none through) counts on `fallback`.
+    """
+    text = pc.utf8_slice_codeunits(pc.cast(batch.column(cursor_column), pa.string()), 0, 10).to_pylist()
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or text[i] != text[start]:
+            yield _as_day(text[start], fallback), batch.slice(start, i - start)
+            start = i
+
+
+def _as_day(text: str | None, fallback: date) -> date:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return fallback
 
 
 def _position(writer: RunWriter, source: str, stream: str) -> Position | None:

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from extractors.folder import Skipped, describe_mode
 from loaders.run_writer import Reject, RunWriter
+from pipeline.business_days import BusinessDays
 from pipeline.config import ConfigError, Settings, folder_from_connection
 from pipeline.runner import StreamResult
 from pipeline.specs import SourceSpec
@@ -118,14 +119,22 @@ def check_error_limit(spec: SourceSpec, results: dict[str, StreamResult]) -> Non
 
 
 def merge_and_record(writer: RunWriter, results: dict[str, StreamResult], started: datetime, *,
-                     spec: SourceSpec, **ledger) -> datetime:
-    """Merge every stream's staged rows and write its ledger row; `ledger` adds window, files, notes.
+                     spec: SourceSpec, days: BusinessDays | None = None, **ledger) -> datetime:
+    """Merge every stream's staged rows and write its ledger rows, per run and per business day; `ledger` adds
+    window, files, notes.
 
-    First the error limit: over it, nothing is merged and the run fails.
+    `days`: what the run read of each business day; without it (a replay) the whole run counts on the Beijing
+    day it started. First the error limit: over it, nothing is merged and the run fails.
     """
     check_error_limit(spec, results)
+    if days is None:
+        days = BusinessDays(writer)
+        for stream, result in results.items():
+            days.add(stream, started.astimezone(BEIJING).date(), extracted=result.extracted,
+                     quarantined=result.quarantined, declared_total=result.declared_total, staged_from=0)
     finished = datetime.now(timezone.utc)
     for stream, result in results.items():
+        split = days.split(stream)
         merged = writer.merge(stream, finished)
         result.inserted, result.updated = merged.inserted, merged.updated
         result.unchanged, result.stale, result.duplicates = merged.unchanged, merged.stale, merged.duplicates
@@ -141,6 +150,7 @@ def merge_and_record(writer: RunWriter, results: dict[str, StreamResult], starte
             "unchanged": result.unchanged, "stale": result.stale, "quarantined": result.quarantined,
             "duplicates": result.duplicates, "declared_total": result.declared_total,
         })
+        writer.write_days(days.rows(stream, split, merged))
     return finished
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from quality.reconcile import COUNTS as RECON_COUNTS
-from quality.reconcile import reconcile
+from quality.reconcile import declared_text, reconcile
 from schemas.codes import CODE_SETS, SOURCE_SYSTEMS
 from schemas.sql import sql_tables
 from schemas.views import COUNTER, COUNTERS, RATE, SMALL_DENOMINATOR, WORKING_DAYS_RULE, view_tables
@@ -438,8 +438,9 @@ def _recon_section(recon) -> str:
         for r in recon.rows:
             prefix = f"recon.{r['source']}.{r['day']}.{r['stream']}"
             body.append(f"<tr><th>{_e(r['source'])}</th><th>{_e(r['day'])}</th><th>{_e(r['stream'])}</th>"
-                        + "".join(_count_cell(f"{prefix}.{c}", r[c]) for c in cols) + "</tr>")
-        table = ('<div class="scroll"><table><thead><tr><th>source</th><th>day (Beijing)</th><th>stream</th>'
+                        + "".join(_declared_cell(f"{prefix}.{c}", r) if c == "declared"
+                                  else _count_cell(f"{prefix}.{c}", r[c]) for c in cols) + "</tr>")
+        table = ('<div class="scroll"><table><thead><tr><th>source</th><th>business day (Beijing)</th><th>stream</th>'
                  + "".join(f"<th>{c}</th>" for c in cols) + f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
     else:
         table = '<p class="empty">No runs in the period.</p>'
@@ -457,10 +458,18 @@ def _recon_section(recon) -> str:
                               for f in recon.findings)
                     + "</tbody></table>")
     return ('<section id="reconciliation"><h2>Reconciliation 对账</h2>'
-            "<p>Per source, Beijing day of the run's start and stream, from the run ledger etl_run: what the "
-            "sources declared (trailers, totals), what was read and what became of it. Failed runs load nothing "
-            "and count only under “failed”.</p>"
+            "<p>Per source, business day and stream, from the run ledger by day etl_run_day: the day the "
+            "records belong to (hrss the file's date, police the batch's date, market, tax and medins the Beijing "
+            "day of the record's update time), what the sources declared for it (trailers, manifests, an API's "
+            "total for a window within the day; “not declared” where the source declares none), what was read "
+            "and what became of it. Failed runs load nothing and count only under “failed”, on the days "
+            "their window covered or the day they started.</p>"
             + table + verdict + findings + "</section>")
+
+
+def _declared_cell(fid: str, row: dict) -> str:
+    css = "n" if row["declared"] is not None else "n norows"
+    return f'<td class="{css}" data-figure="{_e(fid)}">{_e(declared_text(row))}</td>'
 
 
 def _dq_rate_cell(fid: str, passed: int, checks: int, css: str = "rate") -> str:

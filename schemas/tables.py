@@ -78,7 +78,9 @@ SERVICE_CASE = Table(
         _c("case_type", INTEGER, "办件类型", code_set="case_type"),
         _c("applicant_type", INTEGER, "申请人类型", code_set="applicant_type"),
         _c("applicant_cert_type", TEXT, "申请人证件类型", code_set="cert_type"),
-        _c("applicant_key", TEXT, "keyed HMAC-SHA256 pseudonym of the normalized certificate number", pii="pseudonym"),
+        _c("applicant_key", TEXT, "keyed pseudonym of the normalized certificate number: lower-case hex HMAC-SHA256, "
+           "or HMAC-SM3 under the sm crypto suite (SILOBRIDGE_CRYPTO=standard|sm; store_key records which)",
+           pii="pseudonym"),
         _c("applicant_cert_masked", TEXT, "masked certificate number; a USCC stays in clear", pii="masked"),
         _c("applicant_name_masked", TEXT, "masked personal name; organisation names in clear", pii="masked"),
         _c("contact_phone_masked", TEXT, "masked phone number", pii="masked"),
@@ -116,12 +118,32 @@ SERVICE_EVALUATION = Table(
         _c("is_default", BOOLEAN, "默认评价 given by the system", nullable=False),
         _c("option_codes", TEXT, "comma-separated 评价选项 codes as sent"),
         _c("comment", TEXT, "文字评价 with ID and phone numbers masked", pii="masked"),
-        _c("evaluator_key", TEXT, "keyed pseudonym of the evaluator's certificate number", pii="pseudonym"),
+        _c("evaluator_key", TEXT, "keyed pseudonym of the evaluator's certificate number, as applicant_key: "
+           "HMAC-SHA256 or HMAC-SM3 by the crypto suite", pii="pseudonym"),
         _c("assess_time", INSTANT, "评价时间"),
         _c("deleted", BOOLEAN, "set when the source deletes the evaluation", nullable=False),
         *_LINEAGE,
     ),
     indexes=(("case_no",), ("source_updated_at",)),
+)
+
+SERVICE_CASE_HISTORY = Table(
+    "service_case_history",
+    "办件 status history: one row for each status a case took in the store, written by the merge in the run's "
+    "transaction: the first load of a case, then each later delivery that replaced the stored row (greater by "
+    "precedence) with another status. Deliveries superseded within one run, or smaller than the stored row, are "
+    "no change. A store upgraded to it starts with one row per case already stored (its status then). "
+    "Key (case_no, source_updated_at, run_id): one case's changes in time order.",
+    (
+        _c("case_no", TEXT, "the case (service_case.case_no)", key=True),
+        _c("source_updated_at", INSTANT, "the source's update time of the delivery that brought the status", key=True),
+        _c("run_id", TEXT, "the load run that wrote the change", key=True),
+        _c("source_system", TEXT, "market, medins, hrss, police or tax", nullable=False),
+        _c("previous_status", TEXT, "the status before; NULL where the case was new to the store",
+           code_set="case_status"),
+        _c("status", TEXT, "the status from then on", nullable=False, code_set="case_status"),
+        _c("loaded_at", INSTANT, "when the store recorded the change", nullable=False),
+    ),
 )
 
 ETL_RUN = Table(
@@ -153,18 +175,56 @@ ETL_RUN = Table(
 
 ETL_WATERMARK = Table(
     "etl_watermark",
-    "Committed positions per source and stream: hrss one row per processed file "
-    "(position = file name, fingerprint = SHA-256); APIs the last window end; medins (UPDATE_TIME, id); police batch numbers.",
+    "Committed positions per source and stream: hrss one row per processed file; police one row per batch "
+    "number (stream `batch`); market and tax the last committed window end; medins the last (UPDATE_TIME, id) read.",
     (
         _c("source", TEXT, "source system", key=True),
-        _c("stream", TEXT, "stream", key=True),
-        _c("position", TEXT, "what was processed: a file name, `window_end`, `cursor`, a batch number", key=True),
-        _c("value", TEXT, "the committed value (window end, cursor, file date…)"),
-        _c("fingerprint", TEXT, "SHA-256 of a processed file or batch"),
-        _c("outcome", TEXT, "`loaded` or `quarantined` (a file or batch quarantined whole)"),
+        _c("stream", TEXT, "stream (`batch` for police, whose batches hold both streams)", key=True),
+        _c("position", TEXT, "what was processed: hrss the file name, police the 6-digit batch number, "
+                             "`window_end` (market, tax), `cursor` (medins)", key=True),
+        _c("value", TEXT, "the committed value: hrss the file's date, police the batch file name, market and tax "
+                          "the window end (ISO 8601), medins the JSON pair [UPDATE_TIME, id]"),
+        _c("fingerprint", TEXT, "what identifies the delivery processed: hrss the file's SHA-256; police a loaded "
+                                "batch's SHA-256, a batch quarantined whole `<SHA-256> manifest:<SHA-256 of its "
+                                "manifest>` (`unread:<bytes>:<mtime ns>` in place of the first for a batch over the "
+                                "size cap); NULL for market, tax and medins"),
+        _c("outcome", TEXT, "`loaded` or `quarantined` (a file or batch quarantined whole); NULL for windows and "
+                            "cursors"),
         _c("run_id", TEXT, "the run that committed it", nullable=False),
         _c("updated_at", INSTANT, "when it was committed", nullable=False),
     ),
+)
+
+ETL_RUN_DAY = Table(
+    "etl_run_day",
+    "The run ledger by business day: one row per run, stream and Beijing day the run's records belong to — "
+    "hrss the file's date (`HRSS_BJ_<date>`), police the batch's date (`GA_<date>_<seq>`), market and tax the "
+    "Beijing day of the record's update time (one that cannot be read: the last day of the read), medins the day of "
+    "the rows' UPDATE_TIME. "
+    "Rows the medins cursor cannot reach have no day of their own and count on the Beijing day the run started. "
+    "Written in the transaction of the run's etl_run rows; a successful run's days add up to its etl_run row, "
+    "and each day balances: extracted = inserted + updated + unchanged + quarantined + duplicates "
+    "(a key delivered on two days is a duplicate on the day of the delivery that lost). "
+    "A failed run has no rows here. `silobridge reconcile` and the report's reconciliation read it.",
+    (
+        _c("run_id", TEXT, "the run (etl_run.run_id)", key=True),
+        _c("stream", TEXT, "`cases` or `evaluations`", key=True),
+        _c("business_day", DATE, "the Beijing day the records belong to", key=True),
+        _c("source", TEXT, "source system", nullable=False),
+        _c("extracted", INTEGER, "record occurrences of that day read, valid or not", nullable=False),
+        _c("inserted", INTEGER, "of them, survivors with a new key", nullable=False),
+        _c("updated", INTEGER, "survivors that replaced a smaller stored record", nullable=False),
+        _c("unchanged", INTEGER, "survivors equal to or smaller than the stored record", nullable=False),
+        _c("stale", INTEGER, "of `unchanged`, the survivors strictly smaller than the stored record", nullable=False),
+        _c("quarantined", INTEGER, "record occurrences rejected into etl_reject", nullable=False),
+        _c("duplicates", INTEGER, "occurrences that lost to a greater delivery of their key in the same run",
+           nullable=False),
+        _c("declared_total", INTEGER, "what the source declared for that day: the hrss files' trailers, the police "
+                                      "manifests' counts, market's API total for a window within that day; NULL "
+                                      "where the source declares nothing (tax, medins) or only for a window over "
+                                      "several days (etl_run.declared_total keeps that)"),
+    ),
+    indexes=(("source", "business_day"),),
 )
 
 ETL_REJECT = Table(
@@ -180,7 +240,8 @@ ETL_REJECT = Table(
         _c("record_key", TEXT, "the record's natural key where it could be read"),
         _c("reason", TEXT, "reason code", nullable=False),
         _c("detail", TEXT, "one sentence naming the source, the record and the reason (no clear personal data)", nullable=False),
-        _c("raw_encrypted", BLOB, "the raw record, Fernet-encrypted", pii="encrypted"),
+        _c("raw_encrypted", BLOB, "the raw record, encrypted: Fernet, or SM4-GCM under the sm crypto suite "
+           "(store_key records which)", pii="encrypted"),
         _c("created_at", INSTANT, "when it was quarantined", nullable=False),
         _c("replayed_at", INSTANT, "when it was replayed"),
         _c("replay_run_id", TEXT, "the run that replayed it"),
@@ -255,8 +316,8 @@ CALENDAR_DAY = Table(
 )
 
 UNIFIED_TABLES = (SERVICE_CASE, SERVICE_EVALUATION)
-TABLES = (SERVICE_CASE, SERVICE_EVALUATION, ETL_RUN, ETL_WATERMARK, ETL_REJECT, DQ_RESULT, STORE_KEY, CODE_VALUE,
-          CALENDAR_DAY)
+TABLES = (SERVICE_CASE, SERVICE_EVALUATION, SERVICE_CASE_HISTORY, ETL_RUN, ETL_RUN_DAY, ETL_WATERMARK, ETL_REJECT,
+          DQ_RESULT, STORE_KEY, CODE_VALUE, CALENDAR_DAY)
 STREAM_TABLES = {"cases": SERVICE_CASE, "evaluations": SERVICE_EVALUATION}
 
 # The columns that decide which of two deliveries of one key wins (README.md, Precedence).

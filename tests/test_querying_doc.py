@@ -96,6 +96,7 @@ class Expected:
         self.cases = view_rows(url, "service_case")
         self.evals = view_rows(url, "service_evaluation")
         self.live = [c for c in self.cases if not c["deleted"]]
+        self.history = view_rows(url, "service_case_history")
         self.live_evals = [e for e in self.evals if not e["deleted"]]
         own = {(e["source_system"], e["case_no"]) for e in self.live_evals if not e["is_default"]}
         second = {(e["source_system"], e["case_no"]) for e in self.live_evals if e["assess_number"] == 2}
@@ -203,6 +204,15 @@ class Expected:
         since = datetime(2026, 10, 21, tzinfo=BJ)
         return [(c["case_no"], c["source_system"], c["status"], c["source_updated_at"])
                 for c in self.cases if c["source_updated_at"] >= since]
+
+    def case_status_history(self, p):
+        changes = sorted((h["source_updated_at"], h["run_id"], h["previous_status"], h["status"])
+                         for h in self.history if h["case_no"] == p["case_no"])
+        case = next(c for c in self.cases if c["case_no"] == p["case_no"])
+        # The changes chain from a first load to the case's stored state.
+        assert changes[0][2] is None and (changes[-1][0], changes[-1][3]) == (case["source_updated_at"], case["status"])
+        assert all(later[2] == earlier[3] for earlier, later in zip(changes, changes[1:]))
+        return [(previous, status, at, run) for at, run, previous, status in changes]
 
     def _bundles(self) -> dict:
         out: dict = defaultdict(list)
@@ -350,6 +360,7 @@ INDEX_FOR = {
     "applicant_departments": "ix_service_case_applicant_key",
     "applicant_cases": "ix_service_case_applicant_key",
     "case_status": "service_case_pkey",
+    "case_status_history": "service_case_history_pkey",
     "open_cases_by_status": "ix_service_case_status",
     "cases_changed_since": "ix_service_case_source_updated_at",
     "bundle": "ix_service_case_bundle_id",
