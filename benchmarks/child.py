@@ -1,0 +1,67 @@
+"""One measured run, in a process of its own: `python -m benchmarks.child <mode> <json arguments>`.
+
+Prints one JSON line: rows, seconds, peak_rss_mb (this process's ru_maxrss), and
+mode-specific counts. Modes: `pipeline` (run_source, the public entry point, as
+Airflow and the command line call it) and `copy` (the plain COPY reference).
+"""
+
+import json
+import resource
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+
+def pipeline(source: str, store_url: str, folders: dict | None = None, connections: dict | None = None,
+             window: list[str] | None = None) -> dict:
+    from pipeline.config import Settings
+    from pipeline.runner import run_source
+
+    settings = Settings.resolve(store_url=store_url, folders={k: Path(v) for k, v in (folders or {}).items()},
+                                connections=connections or {})
+    span = tuple(datetime.fromisoformat(t) for t in window) if window else None
+    result = run_source(source, settings, window=span)
+    streams = result.streams.values()
+    return {"rows": sum(s.extracted for s in streams), "balanced": all(s.balanced() for s in streams),
+            "inserted": sum(s.inserted for s in streams), "updated": sum(s.updated for s in streams),
+            "unchanged": sum(s.unchanged for s in streams), "quarantined": sum(s.quarantined for s in streams)}
+
+
+def copy(url: str, files: list[dict]) -> dict:
+    """Each file ({path, columns, encoding, end}) COPYed as CSV with its header into a temp table of text
+    columns; `end` is the byte offset where the records stop (an hrss trailer must not be read)."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    rows = 0
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        for i, f in enumerate(files):
+            table = f"copy_reference_{i}"
+            cur.execute(f"CREATE TEMP TABLE {table} (" + ", ".join(f"c{j} text" for j in range(f["columns"])) + ")")
+            path = Path(f["path"])
+            remaining = f.get("end") or path.stat().st_size
+            with path.open("rb") as src, cur.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true, "
+                                                  f"ENCODING '{f.get('encoding', 'UTF8')}')") as sink:
+                while remaining > 0:
+                    chunk = src.read(min(1 << 20, remaining))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                    sink.write(chunk)
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            rows += cur.fetchone()[0]
+    return {"rows": rows}
+
+
+def main() -> None:
+    mode, args = sys.argv[1], json.loads(sys.argv[2])
+    started = time.perf_counter()
+    figures = {"pipeline": pipeline, "copy": copy}[mode](**args)
+    figures["seconds"] = time.perf_counter() - started
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
