@@ -2,7 +2,7 @@
 PostgreSQL databases, and the printed table.
 
 Each measured run is a child process (`python -m benchmarks.child`) so its peak RSS
-(getrusage ru_maxrss) is that run's alone. The reference is a plain PostgreSQL
+(VmHWM) is that run's alone. The reference is a plain PostgreSQL
 `COPY` of the same records, as CSV, into a table of text columns, measured in the
 same invocation on the same machine: the ratio `rows/s ÷ COPY rows/s` is what the
 benchmarks report, since absolute rates say more about the machine than the code.

@@ -62,7 +62,7 @@ def market(records: int):
 def tax(records: int):
     from simulators.tax_api import TaxApi, month_cases
 
-    cases = month_cases(MONTH, 1, cases_per_month=max(1, records * 10 // 17))
+    cases = month_cases(MONTH, 1, cases_per_month=max(1, records * 10 // 19))
     api = TaxApi(cases)
     evaluations = [e for c in cases for e in c.get("evaluations") or []]
     return api, {"cases": cases, "evaluations": evaluations}, "silobridge_tax", (api.app_id, api.app_secret)
