@@ -2,10 +2,13 @@
 
 Prints one JSON line: rows, seconds, peak_rss_mb (this process's peak resident memory), and
 mode-specific counts. Modes: `pipeline` (run_source, the public entry point, as
-Airflow and the command line call it) and `copy` (the plain COPY reference).
+Airflow and the command line call it), `copy` (the plain COPY reference) and
+`dlt` (a dlt merge of the same records, run by the Python of dlt's own
+environment: so this module imports nothing but the standard library at the top).
 """
 
 import json
+import os
 import resource
 import sys
 import time
@@ -64,10 +67,45 @@ def peak_rss_mb() -> float:
     return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
 
 
+def dlt_merge(url: str, path: str, encoding: str, end: int, key_column: int) -> dict:
+    """dlt's merge, with its defaults, of a CSV file's records (header skipped, read up to byte `end`) into
+    PostgreSQL; runs in the separate environment that has dlt (benchmarks/run_all.py makes it)."""
+    import csv
+    import io
+    import tempfile
+
+    import dlt
+
+    def records():
+        with open(path, "rb") as f:
+            text = io.TextIOWrapper(io.BytesIO(f.read(end)), encoding=encoding, newline="")
+            rows = csv.reader(text)
+            width = len(next(rows))
+            batch = []
+            for row in rows:
+                batch.append({f"c{i}": row[i] for i in range(width)})
+                if len(batch) == 10_000:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+    # dlt insists on a password; a server that trusts local connections (as the test servers do) ignores it.
+    os.environ.setdefault("DESTINATION__POSTGRES__CREDENTIALS__PASSWORD", "unused-on-trust")
+    resource = dlt.resource(records(), name="cases", write_disposition="merge", primary_key=f"c{key_column}")
+    with tempfile.TemporaryDirectory(prefix="silobridge-dlt-") as home:
+        pipe = dlt.pipeline(pipeline_name="bench", pipelines_dir=home, dataset_name="dlt_bench",
+                            destination=dlt.destinations.postgres(url.replace("+psycopg", "")))
+        pipe.run(resource)
+        with pipe.sql_client() as client:
+            rows = client.execute_sql("SELECT COUNT(*) FROM cases")[0][0]
+    return {"rows": rows}
+
+
 def main() -> None:
     mode, args = sys.argv[1], json.loads(sys.argv[2])
     started = time.perf_counter()
-    figures = {"pipeline": pipeline, "copy": copy}[mode](**args)
+    figures = {"pipeline": pipeline, "copy": copy, "dlt": dlt_merge}[mode](**args)
     figures["seconds"] = time.perf_counter() - started
     figures["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(figures))

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # The pipeline needs a pseudonymization key; this one exists only for scratch stores that are dropped afterwards.
 BENCH_KEY = "benchmark-only-pii-key"
+COPY = "plain COPY"
+DLT = "dlt merge → PostgreSQL"
 
 
 @dataclass
@@ -43,40 +45,43 @@ class Measured:
 
 @dataclass
 class Report:
-    """One benchmark's figures at one size; `reference` names the row that the ratios divide by."""
+    """One benchmark's figures at one size; ratios divide by the COPY run's rate (and by dlt's, if measured)."""
     benchmark: str
     size: int
     runs: list[Measured] = field(default_factory=list)
-    reference: str = "plain COPY"
     notes: list[str] = field(default_factory=list)
 
-    def ratio(self, run: Measured) -> float | None:
-        ref = next((r for r in self.runs if r.label == self.reference), None)
+    def ratio(self, run: Measured, reference: str = COPY) -> float | None:
+        ref = next((r for r in self.runs if r.label == reference), None)
         return run.rate / ref.rate if ref and ref.rate else None
 
     def print(self, json_out: Path | None = None) -> None:
+        with_dlt = any(r.label == DLT for r in self.runs)
         print(f"\n{self.benchmark}, {self.size:,} rows")
-        print(f"{'run':<36}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'peak RSS':>12}{'vs COPY':>9}")
+        print(f"{'run':<36}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'peak RSS':>12}{'vs COPY':>9}"
+              + (f"{'vs dlt':>9}" if with_dlt else ""))
         for r in self.runs:
-            ratio = self.ratio(r)
-            shown = f"{ratio:.3f}" if ratio is not None else "-"
+            ratios = [self.ratio(r)] + ([self.ratio(r, DLT)] if with_dlt else [])
+            shown = "".join(f"{x:>9.3f}" if x is not None else f"{'-':>9}" for x in ratios)
             flag = "" if r.balanced else "  NOT BALANCED"
             more = "".join(f"  {k}={v}" for k, v in r.extra.items())
             print(f"{r.label:<36}{r.rows:>11,}{r.seconds:>9.1f}{r.rate:>11,.0f}{r.peak_rss_mb:>9,.0f} MB"
-                  f"{shown:>9}{flag}{more}")
+                  f"{shown}{flag}{more}")
         for note in self.notes:
             print(f"note: {note}")
         if json_out is not None:
             with json_out.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({**asdict(self), "runs": [{**asdict(r), "rate": r.rate, "ratio": self.ratio(r)}
-                                                               for r in self.runs]}) + "\n")
+                f.write(json.dumps({**asdict(self), "runs": [{**asdict(r), "rate": r.rate, "ratio": self.ratio(r),
+                                                               "ratio_dlt": self.ratio(r, DLT)}
+                                                              for r in self.runs]}) + "\n")
 
 
-def measure(label: str, mode: str, **args) -> Measured:
-    """Runs benchmarks.child in a fresh process and returns its figures; its stderr is shown if it fails."""
+def measure(label: str, mode: str, python: str = sys.executable, **args) -> Measured:
+    """Runs benchmarks.child in a fresh process (of `python`) and returns its figures; its stderr is shown if
+    it fails."""
     env = {**os.environ, "SILOBRIDGE_PII_KEY": BENCH_KEY, "PYTHONPATH": str(ROOT)}
     env.pop("SILOBRIDGE_QUARANTINE_KEY", None)  # derived from BENCH_KEY, as the scratch stores were made with
-    done = subprocess.run([sys.executable, "-m", "benchmarks.child", mode, json.dumps(args)],
+    done = subprocess.run([python, "-m", "benchmarks.child", mode, json.dumps(args)],
                           capture_output=True, text=True, cwd=ROOT, env=env)
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-4000:])
@@ -125,7 +130,7 @@ def write_csv(path: Path, columns: list[str], records: Iterable[dict]) -> int:
 
 def copy_files(url: str, files: list[dict]) -> Measured:
     """The reference: `files` ([{path, columns, encoding, end}]) each COPYed into a temp table of text columns."""
-    return measure("plain COPY", "copy", url=url, files=files)
+    return measure(COPY, "copy", url=url, files=files)
 
 
 def table_updates(url: str, table: str) -> dict[str, int]:

@@ -7,6 +7,8 @@ peak RSS is that run's alone: the pipeline into a fresh SQLite store, the
 pipeline into a fresh PostgreSQL database, and — the reference, measured in the
 same run on the same rows — a plain PostgreSQL `COPY` of the file's records into
 a table of text columns (no validation, no pseudonymization, no merge).
+With --dlt-python, also dlt's merge (its defaults) of the same records into
+PostgreSQL, for comparison with a general-purpose loader.
 
 Then two reloads into the PostgreSQL store, as corrections of the same day
 (`_R1`, `_R2`: later corrections win): first every row again with another fee
@@ -26,7 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Report, common_arguments, copy_files, measure, scratch_pg, table_updates  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    DLT, Report, common_arguments, copy_files, measure, scratch_pg, table_updates,
+)
 
 
 def trailer_offset(path: Path) -> int:
@@ -72,6 +76,8 @@ def main() -> None:
     common_arguments(parser, 1_000_000)
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--no-reload", action="store_true", help="measure the first loads only")
+    parser.add_argument("--dlt-python", help="the Python of an environment with dlt[postgres]: also measure "
+                                             "dlt's merge of the same records into PostgreSQL")
     args = parser.parse_args()
     stores = set(args.stores.split(","))
     report = Report("hrss CSV drop", args.rows)
@@ -96,6 +102,10 @@ def main() -> None:
                                                folders={"hrss": str(fresh_copy(first.parent, work))}))
                 report.runs.append(copy_files(url, [{"path": str(first), "columns": 16, "encoding": "GB18030",
                                                      "end": trailer_offset(first)}]))
+                if args.dlt_python:
+                    # 办件编号 (the second field) is the case's key, as in the pipeline's merge.
+                    report.runs.append(measure(DLT, "dlt", python=args.dlt_python, url=url, path=str(first),
+                                               encoding="gb18030", end=trailer_offset(first), key_column=1))
                 if "postgresql" in stores and not args.no_reload:
                     _reloads(report, work, first, url)
     report.print(args.json)
