@@ -155,7 +155,7 @@ class _CappedLines:
 
 
 @dataclass
-class _Progress:
+class _Position:
     """Where the reading stands, handed from the plain-block path to the line-by-line one."""
     offset: int = 0  # bytes of the file taken whole
     lines: int = 0  # lines in them
@@ -192,7 +192,7 @@ class CsvFileReader:
         if csv.field_size_limit() < self.max_record_bytes:
             csv.field_size_limit(self.max_record_bytes)
         with open_regular(self.file.path) as raw:
-            at = _Progress()
+            at = _Position()
             yield from self._plain_blocks(raw, at, on_progress)
             if at.done:
                 return
@@ -209,7 +209,7 @@ class CsvFileReader:
                     f"{self.file.name}: the record starting on line {exc.args[0]} is longer than "
                     f"{self.max_record_bytes} bytes, the cap per record (csv.max_record_bytes)")
 
-    def _plain_blocks(self, raw, at: _Progress, on_progress) -> Iterator[pa.RecordBatch]:
+    def _plain_blocks(self, raw, at: _Position, on_progress) -> Iterator[pa.RecordBatch]:
         """Reads blocks of whole plain lines; returns at the first block that is not plain (at.offset: its start),
         or at the end of the file with the verdict given (at.done)."""
         out = _Batches(self.batch_rows)
@@ -241,7 +241,7 @@ class CsvFileReader:
                 return
         at.held = out.rest()
 
-    def _plain_lines(self, text: str, size: int, at: _Progress, out: "_Batches") -> bool:
+    def _plain_lines(self, text: str, size: int, at: _Position, out: "_Batches") -> bool:
         """Takes a decoded block of plain lines; False (nothing taken) when it must be read line by line."""
         lines = pc.split_pattern(pa.array([text], pa.string()), "\n").flatten()
         if text.endswith("\n"):
@@ -281,7 +281,7 @@ class CsvFileReader:
         except UnicodeDecodeError:
             return None
 
-    def _plain_records(self, lines: pa.Array, at: _Progress) -> pa.RecordBatch:
+    def _plain_records(self, lines: pa.Array, at: _Position) -> pa.RecordBatch:
         """Records of plain lines: their fields, split at every comma as csv.reader splits an unquoted line."""
         width = len(self.columns)
         fields = pc.split_pattern(lines, ",")
@@ -303,7 +303,7 @@ class CsvFileReader:
         if on_progress:
             on_progress(self.bytes_read)
 
-    def _read(self, rows, lines: _CappedLines, raw, at: _Progress, on_progress) -> Iterator[pa.RecordBatch]:
+    def _read(self, rows, lines: _CappedLines, raw, at: _Position, on_progress) -> Iterator[pa.RecordBatch]:
         name = self.file.name
         if not at.header_read:
             header = next(rows, None)
@@ -329,7 +329,7 @@ class CsvFileReader:
         at.records, at.pending = records, pending
         yield from self._finish([*held, buffer.flush()] if len(buffer) else held, at, raw, on_progress)
 
-    def _finish(self, last: list[pa.RecordBatch], at: _Progress, raw, on_progress) -> Iterator[pa.RecordBatch]:
+    def _finish(self, last: list[pa.RecordBatch], at: _Position, raw, on_progress) -> Iterator[pa.RecordBatch]:
         """The last batches, the last row taken as the trailer or as a record, and the file's verdict."""
         name = self.file.name
         trailer = self._trailer(at.pending)
