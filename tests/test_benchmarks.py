@@ -124,7 +124,9 @@ def test_the_report_has_a_table_per_source_and_size_and_the_machine():
             {**run, "label": "plain COPY", "rate": 2000.0, "ratio": 1.0, "ratio_dlt": 8.0, "extra": {}},
             {**run, "label": "dlt merge → PostgreSQL", "rate": 250.0, "ratio": 0.125, "ratio_dlt": 1.0, "extra": {}}]}
         for n in (1000, 10_000)]
-    text = render("small", reports, {"CPU": "Test CPU", "cores": "2"}, ["dlt 1.0"], {"all": 60.0}, [1000, 10_000])
+    text = render("small", reports, {"CPU": "Test CPU", "cores": "2"}, ["dlt 1.0"], {"all": 60.0}, [1000, 10_000],
+                  "reader  rows\nCSV drop (hrss)  1,000")
+    assert "```\nreader  rows\nCSV drop (hrss)  1,000\n```" in text
     assert "| CPU | Test CPU |" in text and "| cores | 2 |" in text and "- dlt 1.0" in text
     assert "## hrss CSV drop, 1,000 rows" in text and "## hrss CSV drop, 10,000 rows" in text
     assert "| pipeline → PostgreSQL | 1,000 | 2.0 | 500 | 300 MB | 0.250 | 2.000 | inserted 1,000 |" in text
