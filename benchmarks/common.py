@@ -11,6 +11,7 @@ benchmarks report, since absolute rates say more about the machine than the code
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -143,6 +144,11 @@ def table_updates(url: str, table: str) -> dict[str, int]:
         return {"ins": row[0], "upd": row[1], "del": row[2], "dead": row[3]}
     finally:
         engine.dispose()
+
+
+def sigterm_exits() -> None:
+    """SIGTERM (a stopped `make bench`) unwinds like Ctrl-C, so the scratch databases are dropped."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def common_arguments(parser, rows: int) -> None:

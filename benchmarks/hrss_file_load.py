@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (  # noqa: E402
-    DLT, Report, common_arguments, copy_files, measure, scratch_pg, table_updates,
+    DLT, Report, common_arguments, copy_files, measure, scratch_pg, sigterm_exits, table_updates,
 )
 
 
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--dlt-python", help="the Python of an environment with dlt[postgres]: also measure "
                                              "dlt's merge of the same records into PostgreSQL")
     args = parser.parse_args()
+    sigterm_exits()
     stores = set(args.stores.split(","))
     report = Report("hrss CSV drop", args.rows)
 

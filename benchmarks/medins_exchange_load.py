@@ -23,7 +23,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Report, common_arguments, copy_files, measure, scratch_pg, write_csv  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Report, common_arguments, copy_files, measure, scratch_pg, sigterm_exits, write_csv,
+)
 
 DEFAULT_MARIADB = "mysql+pymysql://root@127.0.0.1:3306/mysql"
 _WRITE_ROWS = 20_000
@@ -79,6 +81,7 @@ def main() -> None:
     parser.add_argument("--exchange", default="mariadb,postgresql", help="exchange databases to read from")
     parser.add_argument("--mariadb", default=DEFAULT_MARIADB, help="an existing MariaDB database to create one from")
     args = parser.parse_args()
+    sigterm_exits()
     from simulators.medins_db import EX_CASE
 
     columns = [c.name for c in EX_CASE.columns]

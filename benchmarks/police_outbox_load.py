@@ -17,7 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Report, common_arguments, copy_files, measure, scratch_pg, write_csv  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Report, common_arguments, copy_files, measure, scratch_pg, sigterm_exits, write_csv,
+)
 
 DAY = date(2026, 10, 5)
 
@@ -49,6 +51,7 @@ def main() -> None:
     common_arguments(parser, 1_000_000)
     parser.add_argument("--batch-rows", type=int, default=20_000, help="CASE records per batch file")
     args = parser.parse_args()
+    sigterm_exits()
     from extractors.xml_batches import FIELDS
 
     report = Report("police XML outbox", args.rows)

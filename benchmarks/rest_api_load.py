@@ -18,7 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Report, common_arguments, copy_files, measure, scratch_pg, write_csv  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Report, common_arguments, copy_files, measure, scratch_pg, sigterm_exits, write_csv,
+)
 
 MONTH = "2026-10"
 BEIJING = timezone(timedelta(hours=8))
@@ -73,6 +75,7 @@ def main() -> None:
     common_arguments(parser, 100_000)
     parser.add_argument("--sources", default="market,tax")
     args = parser.parse_args()
+    sigterm_exits()
     for source in args.sources.split(","):
         api, tables, conn_id, (user, secret) = {"market": market, "tax": tax}[source](args.rows)
         total = sum(len(t) for t in tables.values())
