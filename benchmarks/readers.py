@@ -79,9 +79,9 @@ def main() -> None:
         if args.baseline:
             readers.insert(0, (f" @ {args.baseline}", module_at(args.baseline, "csv_drop"),
                                module_at(args.baseline, "xml_batches")))
-        for suffix, csv_module, xml_module in readers:
+        for suffix, csv_module, _ in readers:
             timed(f"CSV drop (hrss){suffix}", read_csv, csv_module, csv_path)
-        for suffix, csv_module, xml_module in readers:
+        for suffix, _, xml_module in readers:
             timed(f"XML outbox (police){suffix}", read_xml, xml_module, work / "outbox")
 
 
