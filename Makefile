@@ -62,8 +62,10 @@ demo-airflow: $(STAMP) var/demo.env var/airflow.env
 airflow-stop: $(STAMP)
 	$(PY) scripts/airflow_stack.py stop
 
+# Tests run on TEST_WORKERS processes (pytest-xdist), a test file per process at a time.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Every benchmark, then docs/performance.md; SIZE=small for a quick run, SIZE=full adds 10⁷ rows (see benchmarks/run_all.py).
 bench: $(STAMP)

@@ -360,6 +360,22 @@ class HttpApiExtractor:
         pages = self._by_page_number if cfg.paging.kind == "page_number" else self._by_cursor
         return pages(window)
 
+    def probe(self) -> str:
+        """One authenticated exchange that loads nothing, to check the address and credentials: the token request
+        (bearer), or a signed first page of one record over the last settled minute. Says what answered;
+        raises ExtractError (or ConfigError) with the source's sentence otherwise."""
+        cfg = self.config
+        if cfg.auth.kind == "bearer_client_credentials":
+            self.auth.renew()
+            return f"the token endpoint {cfg.auth.token_path} issued a token for these client credentials"
+        end = datetime.fromtimestamp(self.clock(), timezone.utc) - timedelta(seconds=cfg.window.settle_seconds)
+        params = {cfg.window.start_param: self._time_param(end - timedelta(minutes=1)),
+                  cfg.window.end_param: self._time_param(end), cfg.paging.size_param: "1"}
+        if cfg.paging.kind == "page_number":
+            params[cfg.paging.page_param] = "1"
+        self._get(params)
+        return f"GET {cfg.endpoint} accepted a signed request"
+
     def overdue(self, what: str) -> ExtractError:
         cfg = self.config
         return ExtractError(

@@ -7,7 +7,7 @@ JSON type is quarantined whole before the rest is flattened and unified.
 """
 
 import logging
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timezone
 from time import monotonic
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from extractors.http_api import HttpApiConfig, HttpApiExtractor
 from loaders.run_writer import RunWriter
 from pipeline.config import ConfigError, Settings
 from pipeline.connections import base_url, credentials
-from pipeline.runner import Progress, RunResult, StreamResult
+from pipeline.runner import SETTLE, ExplicitWindow, Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
 from pipeline.staging import merge_and_record, quarantine_records, unify_and_stage
 from schemas.sql import sql_tables
@@ -25,13 +25,12 @@ from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
 
-# Changes become visible in the API within 5 minutes: a window must end at least that long ago.
-SETTLE = timedelta(minutes=5)
 WATERMARK = "window_end"
 
 
 def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str, started: datetime,
-            window: tuple[datetime, datetime] | None, progress: Progress | None) -> RunResult:
+            window: tuple[datetime, datetime] | None, progress: Progress | None,
+            explicit: ExplicitWindow | None = None) -> RunResult:
     conn = settings.connection(spec.conn_id)
     if conn is None:
         raise ConfigError(
@@ -41,8 +40,12 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
     results = {stream: StreamResult(stream) for stream in spec.streams}
     notes: dict = {}
     with RunWriter(engine, spec.name, run_id) as writer:
-        start, end = _window(writer, spec, window, started)
+        start, end, committed, continues = _window(writer, spec, window, started, explicit)
         notes["window"] = [start.isoformat(), end.isoformat()]
+        if not continues:
+            notes["committed_position_kept"] = (
+                f"the committed window end stays {committed.isoformat() if committed else 'unset'}: this window "
+                "does not start there, and what lies between is still to be read")
         if start < end:
             deadline = None
             for stream, stream_spec in spec.streams.items():
@@ -68,27 +71,38 @@ def run_api(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
             if "nested_in" in child_spec.extract:
                 deleted = writer.mark_absent_children_deleted(child_spec.extract["nested_in"], child, finished)
                 notes[f"{child}_marked_deleted"] = deleted
-        if end > start:
+        if continues and end > (committed or start):
             for stream in results:
                 writer.set_watermark(stream, WATERMARK, value=end.isoformat(), now=finished)
     return RunResult(run_id, spec.name, "success", "", results, [], notes)
 
 
-def _window(writer: RunWriter, spec: SourceSpec, window, now: datetime) -> tuple[datetime, datetime]:
-    """From the committed window end (the first time: the spec's history start) to the interval's end, ≥ 5 min ago.
+def _window(writer: RunWriter, spec: SourceSpec, window, now: datetime, explicit: ExplicitWindow | None
+            ) -> tuple[datetime, datetime, datetime | None, bool]:
+    """(start, end, committed window end, whether the window continues it): from the committed window end (the
+    first time: the spec's history start) to the interval's end, ≥ 5 min ago.
 
     Starting at the watermark rather than the interval's start means a window
     clipped for freshness, or a run that failed, leaves no gap, and a second
-    run over a span already committed reads nothing and changes nothing.
+    run over a span already committed reads nothing and changes nothing. A
+    window given on the command line starts at its own start, or at the
+    committed end when that is later (at its own start with `reread`); it
+    moves the watermark only when nothing between the two is left unread.
     """
     table = sql_tables["etl_watermark"]
     marks = writer.conn.execute(sa.select(table.c.value).where(
         table.c.source == spec.name, table.c.position == WATERMARK)).scalars().all()
     committed = min((datetime.fromisoformat(v) for v in marks), default=None)
     first_day = spec.history_start or spec.start_date
-    start = committed or datetime.combine(first_day, time(), BEIJING).astimezone(timezone.utc)
+    history = datetime.combine(first_day, time(), BEIJING).astimezone(timezone.utc)
+    origin = committed or history
+    if explicit is None:
+        start, continues = origin, True
+    else:
+        start = max(explicit.start, history if explicit.reread else origin)
+        continues = start <= origin
     end = min(window[1] if window else now, now - SETTLE)
-    return start, max(start, end)
+    return start, max(start, end), committed, continues
 
 
 def _shapes(spec: SourceSpec, stream: str, nested: dict) -> dict[str, type]:

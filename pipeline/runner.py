@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -30,9 +30,13 @@ from loaders.locks import source_lock
 from loaders.run_writer import StoreKeyMismatch, key_differences, record_failed_run, recorded_keys, with_store_keys
 from loaders.schema import upgrade
 from pipeline.config import ConfigError, Settings, key_mismatch
-from pipeline.specs import SourceSpec, SpecError, load_spec
+from pipeline.specs import OutsideHistory, SourceSpec, SpecError, check_window, load_spec
+from transforms.values import BEIJING
 
 log = logging.getLogger("silobridge")
+
+# Changes become visible in the APIs and the exchange database within 5 minutes: no window ends later than that.
+SETTLE = timedelta(minutes=5)
 
 
 class Progress(Protocol):
@@ -83,6 +87,17 @@ class RunResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ExplicitWindow:
+    """A window asked for on the command line (`silobridge run SOURCE --from D --to D`), for API and database
+    sources: the run reads [start, end) but for what is already committed (all of it with `reread`), and moves
+    the committed position only when the window continues it without a gap."""
+
+    start: datetime
+    end: datetime
+    reread: bool = False
+
+
 class RunFailed(RuntimeError):
     """A run failed and committed only its failed ledger rows; the message says why."""
 
@@ -129,8 +144,12 @@ class _Terminated(SystemExit):
 
 
 def run_source(source: str, settings: Settings, *, window: tuple[datetime, datetime] | None = None,
-               progress: Progress | None = None) -> RunResult:
+               progress: Progress | None = None, explicit: ExplicitWindow | None = None) -> RunResult:
     spec = _spec(source)
+    extra = {}
+    if explicit is not None:
+        explicit = _settled(spec, explicit)
+        window, extra = (explicit.start, explicit.end), {"explicit": explicit}
     _check_source(spec, settings)
     engine = open_store(settings)
     started = datetime.now(timezone.utc)
@@ -140,7 +159,8 @@ def run_source(source: str, settings: Settings, *, window: tuple[datetime, datet
         with _sigterm_ends_the_run():
             try:
                 with source_lock(engine, source):
-                    result = _RUNNERS[spec.kind]()(spec, settings, engine, run_id, started, window, progress)
+                    result = _RUNNERS[spec.kind]()(spec, settings, engine, run_id, started, window, progress,
+                                                   **extra)
             except StoreKeyMismatch as exc:  # another run recorded other keys since open_store looked
                 raise ConfigError(key_mismatch(exc.differences, describe(settings.store_url))) from exc
             except ConfigError:  # found by a kind before it read anything (e.g. credentials): no ledger row
@@ -197,6 +217,25 @@ def _spec(source: str) -> SourceSpec:
         return load_spec(source)
     except SpecError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _settled(spec: SourceSpec, explicit: ExplicitWindow) -> ExplicitWindow:
+    """The window as it may be read: API and database sources only, within their history, ended 5 minutes ago."""
+    if spec.kind not in ("http_api", "sql"):
+        raise ConfigError(f"{spec.name} is a file source: it loads every delivery in its folder that no run has "
+                          "loaded yet, so --from, --to and --reread apply only to API and database sources")
+    try:
+        check_window(spec, (explicit.start, explicit.end))
+    except OutsideHistory as exc:
+        raise ConfigError(str(exc)) from exc
+    settled = datetime.now(timezone.utc) - SETTLE
+    if explicit.start >= settled:
+        raise ConfigError(f"{spec.name}: the window starting {explicit.start.astimezone(BEIJING):%Y-%m-%d %H:%M} "
+                          "Beijing time has no part that ended 5 minutes ago, when changes become visible; there "
+                          "is nothing to read yet")
+    # In UTC, like the windows Airflow hands over: the committed window end is stored as this instant's text.
+    return ExplicitWindow(explicit.start.astimezone(timezone.utc), min(explicit.end, settled).astimezone(timezone.utc),
+                          explicit.reread)
 
 
 def _check_source(spec: SourceSpec, settings: Settings) -> None:

@@ -20,12 +20,12 @@ from extractors.sql import FUTURE, MISSING, Position, SqlTable, SqlTableReader
 from loaders.run_writer import RunWriter
 from pipeline.config import ConfigError, Settings
 from pipeline.connections import database_url
-from pipeline.runner import Progress, RunResult, StreamResult
+from pipeline.runner import ExplicitWindow, Progress, RunResult, StreamResult
 from pipeline.specs import SourceSpec
 from pipeline.staging import merge_and_record, quarantine_records, unify_and_stage
 from schemas.sql import sql_tables
 from transforms.unify import KEY_FIELD, RecordReject
-from transforms.values import clean_text
+from transforms.values import BEIJING, clean_text
 
 log = logging.getLogger("silobridge")
 WATERMARK = "cursor"
@@ -33,7 +33,7 @@ _LOOKUP_CHUNK = 900  # stays under every backend's bind-parameter limit
 
 
 def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str, started: datetime,
-            window, progress: Progress | None) -> RunResult:
+            window, progress: Progress | None, explicit: ExplicitWindow | None = None) -> RunResult:
     conn = settings.connection(spec.conn_id)
     if conn is None:
         raise ConfigError(f"{spec.name}: no connection {spec.conn_id}; define the Airflow connection or "
@@ -44,7 +44,8 @@ def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
     with RunWriter(engine, spec.name, run_id) as writer:
         positions = {}
         for stream, stream_spec in spec.streams.items():
-            after = _position(writer, spec.name, stream)
+            committed = _position(writer, spec.name, stream)
+            after, continues = _start(committed, explicit)
             table = SqlTable.from_spec(url, {**spec.extract, **stream_spec.extract})
             reader = SqlTableReader(table, after, window_end=window[1] if window else None)
             for batch in reader.batches():
@@ -55,17 +56,35 @@ def run_sql(spec: SourceSpec, settings: Settings, engine: sa.Engine, run_id: str
             for batch in reader.unreachable():
                 known += _quarantine_unreachable(writer, spec, settings, stream, table, batch, results[stream],
                                                  started)
-            positions[stream] = reader.last_position
+            if continues and reader.last_position is not None and (committed is None
+                                                                   or reader.last_position >= committed):
+                positions[stream] = reader.last_position
             notes[stream] = {"from": list(after) if after else None,
                              "to": list(reader.last_position) if reader.last_position else None,
                              "below": reader.upper_bound, "unreachable_reported_before": known}
+            if not continues:
+                notes[stream]["committed_position_kept"] = (
+                    f"the committed position stays {list(committed) if committed else 'unset'}: this window does "
+                    "not start there, and the rows between are still to be read")
         finished = merge_and_record(writer, results, started, spec=spec, notes=notes,
                                     window_start=window[0] if window else None,
                                     window_end=window[1] if window else None)
         for stream, position in positions.items():
-            if position is not None:
-                writer.set_watermark(stream, WATERMARK, value=json.dumps(list(position)), now=finished)
+            writer.set_watermark(stream, WATERMARK, value=json.dumps(list(position)), now=finished)
     return RunResult(run_id, spec.name, "success", "", results, [], notes)
+
+
+def _start(committed: Position | None, explicit: ExplicitWindow | None) -> tuple[Position | None, bool]:
+    """Where the read starts, and whether it continues the committed position (only then may it move).
+
+    A window given on the command line starts at its first second (Beijing wall-clock time, as the table's
+    UPDATE_TIME), or at the committed position when that is later; with `reread` at its first second.
+    """
+    if explicit is None:
+        return committed, True
+    first = Position(explicit.start.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"), "")
+    start = first if explicit.reread or committed is None else max(first, committed)
+    return start, committed is not None and start <= committed
 
 
 def _position(writer: RunWriter, source: str, stream: str) -> Position | None:

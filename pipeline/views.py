@@ -13,11 +13,12 @@ def _rows(engine: sa.Engine, query) -> list[dict]:
 
 
 def watermarks(engine: sa.Engine) -> list[dict]:
+    """Every committed position with its value: one per API stream (window end) and exchange table (cursor),
+    one per file or batch of a file source."""
     return _rows(engine, sa.select(
-        mark.c.source, mark.c.stream, mark.c.outcome,
-        sa.func.count().label("positions"), sa.func.max(mark.c.position).label("last_position"),
-        sa.func.max(mark.c.updated_at).label("committed_at"),
-    ).group_by(mark.c.source, mark.c.stream, mark.c.outcome).order_by(mark.c.source, mark.c.stream, mark.c.outcome))
+        mark.c.source, mark.c.stream, mark.c.position, mark.c.value, mark.c.outcome, mark.c.run_id,
+        mark.c.updated_at.label("committed_at"),
+    ).order_by(mark.c.source, mark.c.stream, mark.c.updated_at, mark.c.position))
 
 
 def last_runs(engine: sa.Engine, per_source: int = 3) -> list[dict]:
@@ -33,15 +34,18 @@ def last_runs(engine: sa.Engine, per_source: int = 3) -> list[dict]:
     ]
 
 
-def rejects(engine: sa.Engine, source: str | None, reason: str | None, limit: int) -> list[dict]:
+def rejects(engine: sa.Engine, source: str | None, reason: str | None, limit: int | None) -> tuple[list[dict], int]:
+    """The newest `limit` quarantined records (all with None) matching the filters, and how many match."""
     # The stored detail never holds clear personal data; the raw record stays encrypted.
-    query = sa.select(reject.c.reject_id, reject.c.source, reject.c.stream, reject.c.kind, reject.c.location,
-                      reject.c.record_key, reject.c.reason, reject.c.detail, reject.c.replay_outcome)
-    if source:
-        query = query.where(reject.c.source == source)
-    if reason:
-        query = query.where(reject.c.reason == reason)
-    return _rows(engine, query.order_by(reject.c.reject_id.desc()).limit(limit))
+    query = sa.select(reject.c.reject_id, reject.c.created_at, reject.c.source, reject.c.stream, reject.c.kind,
+                      reject.c.location, reject.c.record_key, reject.c.reason, reject.c.detail, reject.c.replay_outcome)
+    count = sa.select(sa.func.count()).select_from(reject)
+    for column, value in ((reject.c.source, source), (reject.c.reason, reason)):
+        if value:
+            query, count = query.where(column == value), count.where(column == value)
+    with engine.connect() as conn:
+        total = conn.execute(count).scalar_one()
+    return _rows(engine, query.order_by(reject.c.reject_id.desc()).limit(limit)), total
 
 
 def run_totals(engine: sa.Engine) -> list[dict]:

@@ -40,6 +40,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from quality.expectations import ERROR, describe, expectations_for, gx_form
+from quality.gx_suite import gx, gx_suite, suite_name
 from schemas.sql import sql_tables
 from schemas.tables import STREAM_TABLES
 
@@ -112,13 +113,12 @@ def site_dir(home: Path) -> Path:
 
 
 def _context(home: Path):
+    great_expectations, _, _ = gx()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import great_expectations as gx
-
         root = Path(home) / "quality"
         root.mkdir(parents=True, exist_ok=True)
-        context = gx.get_context(mode="file", project_root_dir=str(root))  # the context lives in root/gx
+        context = great_expectations.get_context(mode="file", project_root_dir=str(root))  # lives in root/gx
         site = {
             "class_name": "SiteBuilder",
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "show_how_to_buttons": False},
@@ -129,15 +129,9 @@ def _context(home: Path):
             # Only this site: GX's default local_site under gx/uncommitted is not built.
             context.variables.data_docs_sites = {SITE: site}
             context.variables.save()
-        for stream, table in STREAM_TABLES.items():
-            suite = gx.ExpectationSuite(name=_suite_name(stream), expectations=expectations_for(table, stream),
-                                        meta={"source": "derived from schemas/tables.py by quality.expectations"})
-            context.suites.add_or_update(suite)
+        for stream in STREAM_TABLES:
+            context.suites.add_or_update(gx_suite(stream))
     return context
-
-
-def _suite_name(stream: str) -> str:
-    return f"silobridge_{stream}"
 
 
 def validation_result(source: str, stream: str, rows: list[dict]):
@@ -146,7 +140,7 @@ def validation_result(source: str, stream: str, rows: list[dict]):
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    rules = {(kind, kwargs): exp.configuration.description
+    rules = {(kind, kwargs): exp.rule
              for exp in expectations_for(STREAM_TABLES[stream], stream)
              for kind, _, kwargs, _, _ in [describe(exp)]}
     results = []
@@ -167,7 +161,7 @@ def validation_result(source: str, stream: str, rows: list[dict]):
     passed = sum(1 for r in results if r.success)
     errors_failed = sum(1 for r in rows if not r["success"] and r["severity"] == ERROR)
     return ExpectationSuiteValidationResult(
-        success=passed == len(results), results=results, suite_name=_suite_name(stream),
+        success=passed == len(results), results=results, suite_name=suite_name(stream),
         statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
                     "unsuccessful_expectations": len(results) - passed,
                     "success_percent": 100.0 * passed / len(results) if results else None},

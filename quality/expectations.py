@@ -1,4 +1,10 @@
-"""Expectation suites derived from `schemas/`, run with Great Expectations (GX 1.x) on each unified batch.
+"""Expectation suites derived from `schemas/`, checked on each unified batch.
+
+The suites are Great Expectations (GX 1.x) expectations, written as plain data
+(`Expectation`: GX's type name and kwargs): `quality.gx_suite` makes the GX
+objects for Data Docs, and `quality.arrow_checks` computes each one's figures
+with Arrow on the batch, as GX's pandas engine computes them, so that a run
+never imports GX (seconds per process) nor copies a batch into pandas.
 
 The suites are not written column by column: `expectations_for(table)` walks
 a `schemas.tables.Table` and derives
@@ -21,7 +27,7 @@ range, and the rules that need facts from the store (`store_facts`): an
 evaluation's case present in the store (or staged in the same run), the
 evaluation not before the case's accept time, and freshness.
 
-Every expectation carries `meta["severity"]` (and GX's own `severity`):
+Every expectation carries a severity (in GX: `meta["severity"]` and GX's own `severity`):
 `error` for what the contract says never reaches the store (a pipeline defect
 if it fails) and for data that contradicts itself (time order); `warning` for
 findings the contract loads anyway (a malformed 实施编码, an accepted case
@@ -44,16 +50,16 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from quality.arrow_checks import Figures, figures
 from schemas.arrow import LOADER_COLUMNS
 from schemas.codes import CODE_SETS, PERSONAL_CERT_TYPES
 from schemas.findings import FINDINGS
@@ -81,9 +87,8 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "region_code": (r"^\d{6}$", WARNING, "region code: 6 digits of GB/T 2260"),
 }
 
-# Conditional rules. GX 1.x row conditions do work on pandas, but each one costs about
-# 0.1 s per 20k-row batch (the filter is re-applied for every metric), so a condition is
-# a derived column computed with Arrow before validation (`derived_columns`).
+# Conditional rules. A condition is a derived column computed before validation (`derived_columns`),
+# not a GX row condition: the suites stay plain column checks, which Data Docs render as they are.
 #
 # (derived column, column, condition column, condition values, severity, description):
 # where the condition holds the column is present; derived = True/False there, NULL elsewhere.
@@ -131,97 +136,94 @@ _LOOKUP_CHUNK = 900  # stays under every backend's bind-parameter limit
 _SAMPLES = 5
 
 
-def _gx():
-    """GX, imported on first use: the import alone takes seconds."""
-    gx_log = logging.getLogger("great_expectations")
-    if gx_log.level == logging.NOTSET:  # GX's INFO chatter is not for run logs, unless configured so
-        gx_log.setLevel(logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import great_expectations as gx
-        import great_expectations.expectations as gxe
-        from great_expectations.expectations.metadata_types import FailureSeverity
-    # GX sets this one to INFO itself (it announces a temporary docs directory per context).
-    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
-    return gx, gxe, FailureSeverity
-
-
 # -- the suite -------------------------------------------------------------------
 
 
-def expectations_for(table: Table, stream: str | None = None) -> list:
-    """The GX expectations derived from one table declaration (see the module doc), in a stable order."""
-    _, gxe, FailureSeverity = _gx()
+@dataclass(frozen=True)
+class Expectation:
+    """One expectation of a suite, as GX names and configures it: `type` is GX's expectation type, `kwargs` its
+    configuration's kwargs. `quality.gx_suite` turns it into the GX object (for Data Docs); `quality.arrow_checks`
+    computes its figures on a batch."""
+
+    type: str
+    kwargs: dict
+    severity: str
+    rule: str
+    pii: bool = False
+    subject: str | None = None  # the stored column a check on a derived column is about (dq_result.column_name)
+
+
+def expectations_for(table: Table, stream: str | None = None) -> list[Expectation]:
+    """The expectations derived from one table declaration (see the module doc), in a stable order."""
     columns = [c for c in table.columns if c.name not in LOADER_COLUMNS]  # set by the loader, not in a batch
     names = {c.name for c in columns}
     pii_columns = {c.name for c in columns if c.pii}
-    out = []
+    out: list[Expectation] = []
 
-    def add(cls, severity: str, rule: str, *, pii: bool = False, subject: str | None = None, **kwargs):
-        """`subject`: the stored column a check on a derived column is about (dq_result.column_name)."""
-        meta = {"severity": severity, "rule": rule, "pii": pii, **({"column": subject} if subject else {})}
-        gx_severity = FailureSeverity.CRITICAL if severity == ERROR else FailureSeverity.WARNING
-        out.append(cls(**kwargs, meta=meta, description=rule, severity=gx_severity))
+    def add(kind: str, severity: str, rule: str, *, pii: bool = False, subject: str | None = None, **kwargs):
+        out.append(Expectation(kind, kwargs, severity, rule, pii, subject))
 
     for c in columns:
         if c.key or not c.nullable:
-            add(gxe.ExpectColumnValuesToNotBeNull, ERROR, f"{c.name} is {'part of the key' if c.key else 'NOT NULL'}",
-                column=c.name)
+            add("expect_column_values_to_not_be_null", ERROR,
+                f"{c.name} is {'part of the key' if c.key else 'NOT NULL'}", column=c.name)
     key = table.key
     if len(key) == 1:
-        add(gxe.ExpectColumnValuesToBeUnique, WARNING, f"key {key[0]} once per batch (repeats resolved by precedence)",
-            column=key[0])
+        add("expect_column_values_to_be_unique", WARNING,
+            f"key {key[0]} once per batch (repeats resolved by precedence)", column=key[0])
     elif key:
-        add(gxe.ExpectCompoundColumnsToBeUnique, WARNING,
+        add("expect_compound_columns_to_be_unique", WARNING,
             f"key ({', '.join(key)}) once per batch (repeats resolved by precedence)", column_list=list(key))
     for c in columns:
         if c.code_set:
             codes = sorted(CODE_SETS[c.code_set])
             value_set = sorted(int(v) for v in codes) if c.type == INTEGER else codes
-            add(gxe.ExpectColumnValuesToBeInSet, ERROR, f"{c.name} in code set {c.code_set}",
+            add("expect_column_values_to_be_in_set", ERROR, f"{c.name} in code set {c.code_set}",
                 column=c.name, value_set=value_set)
         if c.pii == "pseudonym":
-            add(gxe.ExpectColumnValuesToMatchRegex, ERROR, f"{c.name} is a keyed pseudonym (64 lower-case hex)",
+            add("expect_column_values_to_match_regex", ERROR, f"{c.name} is a keyed pseudonym (64 lower-case hex)",
                 pii=True, column=c.name, regex=PSEUDONYM_REGEX)
         elif c.pii == "masked":
             checked = c.name
             if c.name in MASKED_WHEN and MASKED_WHEN[c.name][1] in names:
                 checked = MASKED_WHEN[c.name][0]
-            add(gxe.ExpectColumnValuesToNotMatchRegex, ERROR,
+            add("expect_column_values_to_not_match_regex", ERROR,
                 f"{c.name} holds no clear ID number or mobile number"
                 + (" (personal certificates only)" if checked != c.name else ""),
                 pii=True, subject=c.name, column=checked, regex=CLEAR_NUMBER_REGEX)
         if c.name in FORMATS:
             regex, severity, rule = FORMATS[c.name]
-            add(gxe.ExpectColumnValuesToMatchRegex, severity, rule, pii=c.name in pii_columns,
+            add("expect_column_values_to_match_regex", severity, rule, pii=c.name in pii_columns,
                 column=c.name, regex=regex)
         if c.name in RANGES:
             lo, hi = RANGES[c.name]
-            add(gxe.ExpectColumnValuesToBeBetween, ERROR, f"{c.name} from {lo} to {hi}",
-                column=c.name, min_value=lo, max_value=hi)
+            # floats: GX keeps the bounds as floats, and dq_result.kwargs has always shown them so
+            add("expect_column_values_to_be_between", ERROR, f"{c.name} from {lo} to {hi}",
+                column=c.name, min_value=float(lo), max_value=float(hi))
     for earlier, later in TIME_ORDER:
         if {earlier, later} <= names:
-            add(gxe.ExpectColumnPairValuesAToBeGreaterThanB, ERROR,
+            add("expect_column_pair_values_a_to_be_greater_than_b", ERROR,
                 f"{earlier} ≤ {later} (a date alone: its whole day)", subject=later,
                 column_A=latest(later), column_B=earlier, or_equal=True, ignore_row_if="either_value_is_missing")
     for derived, column, on, _, severity, rule in (*REQUIRED_WHEN, *NULL_WHEN):
         if {column, on} <= names:
-            add(gxe.ExpectColumnValuesToBeInSet, severity, rule, subject=column, column=derived, value_set=[True])
+            add("expect_column_values_to_be_in_set", severity, rule, subject=column, column=derived,
+                value_set=[True])
     if _refers_to_case(table):
-        add(gxe.ExpectColumnValuesToBeNull, WARNING,
+        add("expect_column_values_to_be_null", WARNING,
             "the evaluated case is in the store or in the same run (a warning: it may still arrive)",
             subject="case_no", column=CASE_NOT_IN_STORE)
         for event in EVENTS_AFTER_ACCEPT:
             if event in names:
-                add(gxe.ExpectColumnPairValuesAToBeGreaterThanB, ERROR,
+                add("expect_column_pair_values_a_to_be_greater_than_b", ERROR,
                     f"{event} not before the case's accept time (a date alone: its whole day)",
                     subject=event, column_A=latest(event), column_B=CASE_ACCEPT_TIME, or_equal=True,
                     ignore_row_if="either_value_is_missing")
     if "source_updated_at" in names:
         days = FRESHNESS_DAYS.get(stream or "", 2.0)
-        add(gxe.ExpectColumnMinToBeBetween, WARNING,
+        add("expect_column_min_to_be_between", WARNING,
             f"freshness: the newest source_updated_at at most {days:g} days old", subject="source_updated_at",
-            column=SOURCE_AGE_DAYS, max_value=days)
+            column=SOURCE_AGE_DAYS, max_value=float(days))
     return out
 
 
@@ -234,14 +236,15 @@ def _refers_to_case(table: Table) -> bool:
     return "case_no" in table.names and "case_no" not in table.key
 
 
-def referenced_columns(expectation) -> list[str]:
-    kw = expectation.configuration.kwargs
+def referenced_columns(expectation: Expectation) -> list[str]:
+    kw = expectation.kwargs
     return [kw[k] for k in ("column", "column_A", "column_B") if kw.get(k)] + list(kw.get("column_list") or [])
 
 
-def suite_for(stream: str):
-    """The stream's ExpectationSuite, built once per process."""
-    return _validator().plan(stream).suite
+@lru_cache(maxsize=None)
+def suite_for(stream: str) -> tuple[Expectation, ...]:
+    """The stream's suite, derived once per process."""
+    return tuple(expectations_for(STREAM_TABLES[stream], stream))
 
 
 # -- derived columns: conditions, and facts from the store ------------------------
@@ -333,86 +336,17 @@ def _instant(value) -> datetime | None:
 # -- validation -------------------------------------------------------------------
 
 
-@dataclass
-class _Plan:
-    suite: object
-    batch_definition: object
-    columns: list[str]
-    described: dict  # expectation id → (type, column_name, kwargs JSON, severity, pii)
-
-
-class _Validator:
-    """One ephemeral GX context per process with each stream's suite and batch definition (GX setup is slow)."""
-
-    def __init__(self):
-        gx, _, _ = _gx()
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-        from great_expectations.execution_engine import pandas_execution_engine
-
-        # GX fingerprints every in-memory batch below this size (an MD5 over all its values, only
-        # for batch markers): about 12% of the validation time of a 20k-row batch. Not needed here.
-        pandas_execution_engine.HASH_THRESHOLD = 0
-
-        self.context = gx.get_context(mode="ephemeral")
-        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        self.datasource = self.context.data_sources.add_pandas("silobridge_unified")
-        self.plans: dict[str, _Plan] = {}
-        self.lock = threading.Lock()
-
-    def plan(self, stream: str) -> _Plan:
-        with self.lock:
-            if stream not in self.plans:
-                self.plans[stream] = self._build(stream)
-            return self.plans[stream]
-
-    def _build(self, stream: str) -> _Plan:
-        gx, _, _ = _gx()
-        suite = self.context.suites.add(gx.ExpectationSuite(name=f"silobridge_{stream}"))
-        columns: list[str] = []
-        described = {}
-        for expectation in expectations_for(STREAM_TABLES[stream], stream):
-            expectation = suite.add_expectation(expectation)
-            columns += [c for c in referenced_columns(expectation) if c not in columns]
-            described[expectation.id] = describe(expectation)
-        asset = self.datasource.add_dataframe_asset(stream)
-        return _Plan(suite, asset.add_batch_definition_whole_dataframe(f"{stream}_batch"), columns, described)
-
-
-_VALIDATOR: _Validator | None = None
-_VALIDATOR_LOCK = threading.Lock()
-
-
-def _validator() -> _Validator:
-    global _VALIDATOR
-    with _VALIDATOR_LOCK:
-        if _VALIDATOR is None:
-            _VALIDATOR = _Validator()
-        return _VALIDATOR
-
-
-def describe(expectation) -> tuple:
+def describe(expectation: Expectation) -> tuple:
     """(type, column_name, kwargs JSON, severity, pii) of an expectation, as `dq_result` keeps them."""
-    config = expectation.configuration
-    kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id", "result_format") and v is not None}
-    meta = config.meta or {}
-    column = (meta.get("column") or kwargs.get("column") or kwargs.get("column_A")
+    kwargs = {k: v for k, v in expectation.kwargs.items() if v is not None}
+    column = (expectation.subject or kwargs.get("column") or kwargs.get("column_A")
               or (kwargs.get("column_list") or [None])[0])
-    return (config.type, column, json.dumps(kwargs, ensure_ascii=False, sort_keys=True, default=str),
-            meta.get("severity", ERROR), bool(meta.get("pii")))
-
-
-def frame_for(table: pa.Table, stream: str, facts: pa.Table | None = None):
-    """The pandas frame GX validates: the suite's columns, from the batch and its derived columns."""
-    plan = _validator().plan(stream)
-    if facts is None:
-        facts = store_facts(None, "", stream, table)
-    sources = {name: facts.column(name) for name in facts.column_names}
-    sources.update({name: table.column(name) for name in table.column_names})
-    return pa.table({name: sources[name] for name in plan.columns}).to_pandas()
+    return (expectation.type, column, json.dumps(kwargs, ensure_ascii=False, sort_keys=True, default=str),
+            expectation.severity, expectation.pii)
 
 
 def validate_batch(table: pa.Table, stream: str, facts: pa.Table | None = None) -> list[dict]:
-    """Validate one unified batch in one GX call; one dict per expectation in the shape of `dq_result`.
+    """Validate one unified batch; one dict per expectation of the stream's suite, in the shape of `dq_result`.
 
     Keys: expectation, column_name, kwargs (JSON), severity, observed_value (text),
     element_count (rows checked: a NULL is not checked except by a (not-)null
@@ -420,38 +354,22 @@ def validate_batch(table: pa.Table, stream: str, facts: pa.Table | None = None) 
     (up to 5 distinct unexpected values; none for personal data or booleans)
     and `observed` (the number a min/max expectation observed).
     `facts`: from `store_facts`; without it, the store-dependent checks are skipped.
+    The figures are computed with Arrow (`quality.arrow_checks`), as GX would compute them.
     """
-    plan = _validator().plan(stream)
-    frame = frame_for(table, stream, facts)
-    batch = plan.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        validation = batch.validate(plan.suite, result_format={"result_format": "BASIC",
-                                                               "partial_unexpected_count": 20})
-    by_id = {r.expectation_config.id: r for r in validation.results}
-    return [_result_row(by_id.get(eid), *described) for eid, described in plan.described.items()]
+    if facts is None:
+        facts = store_facts(None, "", stream, table)
+    columns = {name: facts.column(name) for name in facts.column_names}
+    columns.update({name: table.column(name) for name in table.column_names})
+    return [_result_row(figures(e.type, e.kwargs, columns), *describe(e)) for e in suite_for(stream)]
 
 
-def _result_row(r, kind, column, kwargs, severity, pii) -> dict:
+def _result_row(f: Figures, kind, column, kwargs, severity, pii) -> dict:
     row = {"expectation": kind, "column_name": column, "kwargs": kwargs, "severity": severity,
-           "observed_value": None, "element_count": None, "unexpected_count": None, "success": False,
-           "samples": [], "observed": None}
-    if r is None or (r.exception_info or {}).get("raised_exception"):
-        message = (r.exception_info or {}).get("exception_message") if r is not None else "no result"
-        row["observed_value"] = f"not evaluated: {message}"
-        return row
-    result = r.result or {}
-    row["success"] = bool(r.success)
-    if "unexpected_count" not in result:  # an aggregate expectation (min/max)
-        value = result.get("observed_value")
-        row["observed"] = None if value is None else float(value)
-        row["observed_value"] = _observed_text(row)
-        return row
-    row["element_count"] = int(result.get("element_count") or 0) - int(result.get("missing_count") or 0)
-    row["unexpected_count"] = int(result.get("unexpected_count") or 0)
-    if not pii and row["unexpected_count"]:
+           "observed_value": None, "element_count": f.element_count, "unexpected_count": f.unexpected_count,
+           "success": f.success, "samples": [], "observed": f.observed}
+    if not pii and f.unexpected_count:
         samples: list[str] = []
-        for value in result.get("partial_unexpected_list") or []:
+        for value in f.unexpected or []:
             text = _short(value)
             if text not in samples and not isinstance(value, bool):
                 samples.append(text)
@@ -511,16 +429,13 @@ def aggregate(results_per_batch: list[list[dict]]) -> list[dict]:
             pick = _AGGREGATE_OBSERVED.get(r["expectation"])
             if pick and r["observed"] is not None:
                 m["observed"] = r["observed"] if m["observed"] is None else pick(m["observed"], r["observed"])
-            if (r["observed_value"] or "").startswith("not evaluated"):
-                m["observed_value"] = r["observed_value"]
     out = []
     for m in merged.values():
         if m["expectation"] in _AGGREGATE_OBSERVED and m["observed"] is not None:
             bounds = json.loads(m["kwargs"])
             lo, hi = bounds.get("min_value"), bounds.get("max_value")
             m["success"] = (lo is None or m["observed"] >= lo) and (hi is None or m["observed"] <= hi)
-        if not (m["observed_value"] or "").startswith("not evaluated"):
-            m["observed_value"] = _observed_text(m)
+        m["observed_value"] = _observed_text(m)
         out.append(m)
     return out
 

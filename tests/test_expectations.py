@@ -1,7 +1,11 @@
 """The quality layer: GX suites derived from schemas/, what each expectation catches, dq_result, Data Docs."""
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
@@ -55,7 +59,7 @@ def test_a_code_set_column_added_to_a_table_adds_its_expectation():
 @pytest.mark.parametrize("stream", ["cases", "evaluations"])
 def test_every_declared_rule_of_a_stream_is_in_its_suite(stream):
     table = STREAM_TABLES[stream]
-    described = [describe(e) for e in suite_for(stream).expectations]
+    described = [describe(e) for e in suite_for(stream)]
     columns = {(kind, column) for kind, column, _, _, _ in described}
     for c in table.columns:
         if c.name in ("loaded_at", "run_id"):
@@ -303,3 +307,23 @@ def test_data_docs_build_from_the_stored_results(sqlite_url, tmp_path):
     page = pages["hrss.evaluations.html"].read_text(encoding="utf-8")
     assert run_id in page and "warning: the evaluated case is in the store" in page
     assert build_data_docs(sqlite_url, home) == index  # again: idempotent
+
+
+def test_a_run_never_imports_great_expectations(sqlite_url, tmp_path):
+    """GX defines the suites and renders Data Docs; a run computes the figures itself (importing GX costs seconds
+    per process). In a fresh interpreter, as a task or the command line would run."""
+    drop = tmp_path / "drop"
+    write_drop(drop, "HRSS_BJ_20261005.csv", [case_row("C1", status="已受理", accept="2026-10-05 09:30:00")])
+    write_drop(drop, "HRSS_PJ_20261005.csv", [eval_row("E1", "C1")])
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.config import Settings\n"
+        "from pipeline.runner import run_source\n"
+        f"run_source('hrss', Settings.resolve(store_url={sqlite_url!r}, folders={{'hrss': Path({str(drop)!r})}}))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'great_expectations'))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert len(query(sqlite_url, "SELECT * FROM dq_result WHERE stream = 'cases'")) > 20  # and it did check

@@ -6,7 +6,6 @@ import json
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-import pipeline.staging
 from pipeline.runner import RunFailed
 from tests.hostile.files_common import ledger_balances, rows, run
 
@@ -37,12 +36,6 @@ def mutated(draw, valid: bytes) -> bytes:
     return bytes(data)
 
 
-def without_quality_suite(monkeypatch) -> None:
-    """The GX expectation suite costs about two seconds per staged batch and is not what these tests fuzz
-    (test_expectations covers it); everything else of the run is the real one."""
-    monkeypatch.setattr(pipeline.staging, "check_quality", lambda *args: None)
-
-
 _numbers = itertools.count(1)
 
 
@@ -61,4 +54,8 @@ def checked_run(source: str, store_url: str, folder) -> dict | None:
         return None
     json.dumps(result.as_dict())  # notes and files are plain data
     ledger_balances(store_url)
+    checked = {r["stream"] for r in rows(store_url, "SELECT DISTINCT stream FROM dq_result WHERE run_id = :r",
+                                         r=result.run_id)}
+    staged = {stream for stream, s in result.streams.items() if s.extracted > s.quarantined}
+    assert checked == staged, "every stream that staged rows records its expectation results"
     return result

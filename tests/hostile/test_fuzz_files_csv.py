@@ -12,7 +12,7 @@ from extractors.csv_drop import CsvFileReader, DropFile, scan_drop
 from pipeline.specs import load_spec
 from tests.handmade import BJ_HEADER, case_row
 from tests.hostile.files_common import reject_reasons
-from tests.hostile.fuzz_common import FAST, THROUGH_RUNS, checked_run, fresh_number, mutated, without_quality_suite
+from tests.hostile.fuzz_common import FAST, THROUGH_RUNS, checked_run, fresh_number, mutated
 
 import pytest
 
@@ -73,8 +73,7 @@ def test_the_reader_gives_a_verdict_for_any_bytes(tmp_path, data):
 
 @THROUGH_RUNS
 @given(data=CONTENTS)
-def test_any_drop_file_is_loaded_or_quarantined_and_the_ledger_balances(sqlite_url, tmp_path, monkeypatch, data):
-    without_quality_suite(monkeypatch)
+def test_any_drop_file_is_loaded_or_quarantined_and_the_ledger_balances(sqlite_url, tmp_path, data):
     folder = tmp_path / f"drop{fresh_number()}"
     folder.mkdir()
     name = day_name(fresh_number())
@@ -118,8 +117,7 @@ def test_any_file_names_are_sorted_into_ready_waiting_or_unknown(tmp_path, names
 
 @THROUGH_RUNS
 @given(names=st.lists(NAME_BYTES | LIKELY, min_size=1, max_size=4, unique=True))
-def test_any_file_names_never_fail_a_run(sqlite_url, tmp_path, monkeypatch, names):
-    without_quality_suite(monkeypatch)
+def test_any_file_names_never_fail_a_run(sqlite_url, tmp_path, names):
     folder = tmp_path / f"drop{fresh_number()}"
     folder.mkdir()
     for raw in names:

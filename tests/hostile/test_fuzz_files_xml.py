@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from extractors.xml_batches import BatchFile, XmlBatchReader
 from tests.hostile.files_common import batch_bytes, case, evaluation, put_batch, reject_reasons
-from tests.hostile.fuzz_common import FAST, THROUGH_RUNS, checked_run, fresh_number, mutated, without_quality_suite
+from tests.hostile.fuzz_common import FAST, THROUGH_RUNS, checked_run, fresh_number, mutated
 from transforms.pii import pseudonym
 
 pytestmark = pytest.mark.usefixtures("lenient_specs")
@@ -65,9 +65,8 @@ def test_the_reader_gives_a_verdict_for_any_bytes(tmp_path, data, good_manifest)
 
 @THROUGH_RUNS
 @given(data=BATCHES, good_manifest=MANIFEST_FITS)
-def test_any_batch_is_loaded_or_quarantined_and_the_ledger_balances(sqlite_url, tmp_path, monkeypatch, data,
+def test_any_batch_is_loaded_or_quarantined_and_the_ledger_balances(sqlite_url, tmp_path, data,
                                                                      good_manifest):
-    without_quality_suite(monkeypatch)
     folder = tmp_path / f"outbox{fresh_number()}"
     seq = fresh_number()  # a batch number of its own: the store is shared by the examples
     path, _ = write(folder, data, good_manifest, seq)
