@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_MONTH ?= 2026-10
+SIZE ?= default
 # make airflow EXECUTOR=celery: CeleryExecutor, PostgreSQL metadata DB and store, Redis broker (see README).
 EXECUTOR ?= local
 AIRFLOW_PORT ?= 8080
@@ -66,8 +67,9 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
+# Every benchmark, then docs/performance.md; SIZE=small for a quick run, SIZE=full adds 10⁷ rows (see benchmarks/run_all.py).
 bench: $(STAMP)
-	$(PY) benchmarks/hrss_file_load.py
+	$(PY) benchmarks/run_all.py --size $(SIZE)
 
 dictionary: $(STAMP)
 	$(PY) -m schemas.dictionary

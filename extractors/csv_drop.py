@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from extractors.folder import Skipped, list_folder, open_regular
 from extractors.limits import MAX_RECORD_BYTES
 
 BATCH_ROWS = 20_000
+# Bytes read and decoded at once by the plain-block path (see CsvFileReader); a record's cap is still per record.
+BLOCK_BYTES = 1 << 20
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape turns bad bytes into
 _SHOWN_MISMATCHES = 5  # header positions named in a bad_header detail
 
@@ -128,11 +131,11 @@ class _CappedLines:
     bytes inside a character, so splitting the bytes splits no character.
     """
 
-    def __init__(self, raw: BinaryIO, encoding: str, cap: int):
+    def __init__(self, raw: BinaryIO, encoding: str, cap: int, lines: int = 0):
         self.raw, self.encoding, self.cap = raw, encoding, cap
         self.record_bytes = 0  # of the record csv.reader is reading
-        self.lines = 0
-        self.record_line = 1  # where that record starts
+        self.lines = lines  # read so far, from the file's start
+        self.record_line = lines + 1  # where that record starts
 
     def next_record(self) -> None:
         self.record_bytes = 0
@@ -151,8 +154,29 @@ class _CappedLines:
                     yield part.decode(self.encoding, "surrogateescape")
 
 
+@dataclass
+class _Position:
+    """Where the reading stands, handed from the plain-block path to the line-by-line one."""
+    offset: int = 0  # bytes of the file taken whole
+    lines: int = 0  # lines in them
+    header_read: bool = False
+    records: int = 0
+    pending: list[str] | None = None  # the last non-blank row: a record, or the trailer if nothing follows
+    held: list[pa.RecordBatch] = field(default_factory=list)  # records not yet in a batch of batch_rows
+    done: bool = False
+
+
 class CsvFileReader:
-    """Streams one delivered CSV file in bounded batches; memory does not grow with the file."""
+    """Streams one delivered CSV file in bounded batches; memory does not grow with the file.
+
+    Most of a delivery is plain: lines without quotes, NULs or lone CRs, that
+    decode cleanly and are shorter than the record cap. Such a block of lines is
+    decoded at once and split into columns with Arrow kernels, where csv.reader
+    would give the same fields. The first block that is not plain, and
+    everything after it, is read line by line through csv.reader, with the byte
+    cap checked before a line is taken whole: both paths give the same batches,
+    rows and verdicts.
+    """
 
     def __init__(self, file: DropFile, columns: list[str], *, encoding: str, trailer_label: str,
                  batch_rows: int = BATCH_ROWS, max_record_bytes: int = MAX_RECORD_BYTES):
@@ -168,9 +192,14 @@ class CsvFileReader:
         if csv.field_size_limit() < self.max_record_bytes:
             csv.field_size_limit(self.max_record_bytes)
         with open_regular(self.file.path) as raw:
-            lines = _CappedLines(raw, self.encoding, self.max_record_bytes)
+            at = _Position()
+            yield from self._plain_blocks(raw, at, on_progress)
+            if at.done:
+                return
+            raw.seek(at.offset)
+            lines = _CappedLines(raw, self.encoding, self.max_record_bytes, at.lines)
             try:
-                yield from self._read(csv.reader(lines), lines, raw, on_progress)
+                yield from self._read(csv.reader(lines), lines, raw, at, on_progress)
             except csv.Error as exc:
                 self.verdict = FileVerdict(0, None, "malformed_csv",
                                            f"{self.file.name} is not readable CSV near line {lines.lines}: {exc}")
@@ -180,14 +209,110 @@ class CsvFileReader:
                     f"{self.file.name}: the record starting on line {exc.args[0]} is longer than "
                     f"{self.max_record_bytes} bytes, the cap per record (csv.max_record_bytes)")
 
-    def _read(self, rows, lines: _CappedLines, raw, on_progress) -> Iterator[pa.RecordBatch]:
+    def _plain_blocks(self, raw, at: _Position, on_progress) -> Iterator[pa.RecordBatch]:
+        """Reads blocks of whole plain lines; returns at the first block that is not plain (at.offset: its start),
+        or at the end of the file with the verdict given (at.done)."""
+        out = _Batches(self.batch_rows)
+        carry = b""
+        while True:
+            block = raw.read(BLOCK_BYTES)
+            if len(carry) + len(block) > self.max_record_bytes and b"\n" not in block:
+                break  # a line over the cap: the line-by-line path names it, holding no more than the cap
+            data = carry + block
+            cut = len(data) if not block else data.rfind(b"\n") + 1
+            if cut == 0 and block:
+                carry = data
+                continue
+            if cut:
+                text = self._plain_text(data[:cut])
+                if text is None or not self._plain_lines(text, cut, at, out):
+                    break
+                if at.done:
+                    return
+                carry = data[cut:]
+                for batch in out.full():
+                    self._progress(raw, on_progress)
+                    yield batch
+            if not block:
+                if not at.header_read:
+                    break  # an empty file: the line-by-line path says so
+                yield from self._finish(out.rest(), at, raw, on_progress)
+                at.done = True
+                return
+        at.held = out.rest()
+
+    def _plain_lines(self, text: str, size: int, at: _Position, out: "_Batches") -> bool:
+        """Takes a decoded block of plain lines; False (nothing taken) when it must be read line by line."""
+        lines = pc.split_pattern(pa.array([text], pa.string()), "\n").flatten()
+        if text.endswith("\n"):
+            lines = lines.slice(0, len(lines) - 1)  # what follows the last line break is no line
+        if "\r" in text:  # each one ends a line (CRLF): csv.reader leaves it out of the row
+            lines = pc.utf8_rtrim(lines, characters="\r")
+        read = len(lines)
+        if not at.header_read:
+            header = lines[0].as_py().split(",")
+            if header == [""]:  # a blank first line: csv.reader makes it an empty row, read there
+                return False
+            at.header_read = True
+            if header != self.columns:
+                at.done = True
+                self.verdict = FileVerdict(0, None, "bad_header", f"{self.file.name} {self._header_problem(header)}")
+                return True
+            lines = lines.slice(1)
+        lines = lines.filter(pc.greater(pc.binary_length(lines), 0))  # a blank line is no record
+        at.offset += size
+        at.lines += read
+        if len(lines):
+            records = lines.slice(0, len(lines) - 1)
+            if at.pending is not None:
+                records = pa.concat_arrays([pa.array([",".join(at.pending)], pa.string()), records])
+            out.add(self._plain_records(records, at))
+            at.pending = lines[len(lines) - 1].as_py().split(",")
+        return True
+
+    def _plain_text(self, data: bytes) -> str | None:
+        """The block decoded, when every line in it is plain (see the class); None when one is not."""
+        if b'"' in data or b"\0" in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+            return None
+        if len(data) > self.max_record_bytes and max(map(len, data.split(b"\n"))) + 1 > self.max_record_bytes:
+            return None
+        try:
+            return data.decode(self.encoding)
+        except UnicodeDecodeError:
+            return None
+
+    def _plain_records(self, lines: pa.Array, at: _Position) -> pa.RecordBatch:
+        """Records of plain lines: their fields, split at every comma as csv.reader splits an unquoted line."""
+        width = len(self.columns)
+        fields = pc.split_pattern(lines, ",")
+        if not pc.all(pc.equal(pc.list_value_length(fields), width)).as_py():
+            buffer = _BatchBuffer(self.columns)  # the few rows of a wrong width, as the line-by-line path has them
+            for line in lines.to_pylist():
+                at.records += 1
+                buffer.add(at.records, line.split(","), width)
+            return buffer.flush()
+        n = len(lines)
+        nulls = pa.nulls(n, pa.string())
+        arrays = [pc.list_element(fields, i) for i in range(width)]
+        arrays += [pa.array(range(at.records + 1, at.records + n + 1), pa.int64()), nulls, nulls]
+        at.records += n
+        return pa.RecordBatch.from_arrays(arrays, names=[*self.columns, "_record_no", "_defect", "_raw"])
+
+    def _progress(self, raw, on_progress) -> None:
+        self.bytes_read = raw.tell()
+        if on_progress:
+            on_progress(self.bytes_read)
+
+    def _read(self, rows, lines: _CappedLines, raw, at: _Position, on_progress) -> Iterator[pa.RecordBatch]:
         name = self.file.name
-        header = next(rows, None)
-        if header != self.columns:
-            self.verdict = FileVerdict(0, None, "bad_header", f"{name} {self._header_problem(header)}")
-            return
+        if not at.header_read:
+            header = next(rows, None)
+            if header != self.columns:
+                self.verdict = FileVerdict(0, None, "bad_header", f"{name} {self._header_problem(header)}")
+                return
         buffer = _BatchBuffer(self.columns)
-        records, pending = 0, None
+        records, pending, held = at.records, at.pending, at.held
+        room = self.batch_rows - sum(b.num_rows for b in held)
         lines.next_record()
         for row in rows:
             lines.next_record()
@@ -196,21 +321,27 @@ class CsvFileReader:
             if pending is not None:
                 records += 1
                 buffer.add(records, pending, len(self.columns))
-                if len(buffer) >= self.batch_rows:
-                    self.bytes_read = raw.tell()
-                    if on_progress:
-                        on_progress(self.bytes_read)
-                    yield buffer.flush()
+                if len(buffer) >= room:
+                    self._progress(raw, on_progress)
+                    yield _concat([*held, buffer.flush()])
+                    held, room = [], self.batch_rows
             pending = row
-        trailer = self._trailer(pending)
-        if trailer is None and pending is not None:
-            records += 1
-            buffer.add(records, pending, len(self.columns))
-        if len(buffer):
-            yield buffer.flush()
-        self.bytes_read = raw.tell()
-        if on_progress:
-            on_progress(self.bytes_read)
+        at.records, at.pending = records, pending
+        yield from self._finish([*held, buffer.flush()] if len(buffer) else held, at, raw, on_progress)
+
+    def _finish(self, last: list[pa.RecordBatch], at: _Position, raw, on_progress) -> Iterator[pa.RecordBatch]:
+        """The last batches, the last row taken as the trailer or as a record, and the file's verdict."""
+        name = self.file.name
+        trailer = self._trailer(at.pending)
+        if trailer is None and at.pending is not None:
+            at.records += 1
+            buffer = _BatchBuffer(self.columns)
+            buffer.add(at.records, at.pending, len(self.columns))
+            last = [*last, buffer.flush()]
+        if last:
+            yield _concat(last)
+        self._progress(raw, on_progress)
+        records = at.records
         if trailer is None:
             self.verdict = FileVerdict(records, None, "missing_trailer",
                                        f"{name} has no trailer line `{self.trailer_label},<n>`: the file is incomplete")
@@ -241,6 +372,35 @@ class CsvFileReader:
                 and len(row[1]) <= 12):  # longer is no count, and int() refuses thousands of digits
             return int(row[1])
         return None
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+class _Batches:
+    """Record batches of any length gathered into batches of `batch_rows` rows (the last one shorter)."""
+
+    def __init__(self, batch_rows: int):
+        self.batch_rows = batch_rows
+        self.pieces: list[pa.RecordBatch] = []
+        self.rows = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self.pieces.append(batch)
+            self.rows += batch.num_rows
+
+    def full(self) -> Iterator[pa.RecordBatch]:
+        while self.rows >= self.batch_rows:
+            whole = _concat(self.pieces)
+            yield whole.slice(0, self.batch_rows)
+            rest = whole.slice(self.batch_rows)
+            self.pieces, self.rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def rest(self) -> list[pa.RecordBatch]:
+        pieces, self.pieces, self.rows = self.pieces, [], 0
+        return pieces
 
 
 class _BatchBuffer:
