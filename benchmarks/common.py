@@ -99,13 +99,21 @@ def pg_url(url: str) -> str:
 @contextmanager
 def scratch_pg(admin_url: str, purpose: str) -> Iterator[str | None]:
     """A new empty PostgreSQL database, dropped afterwards; None (and a printed note) when the server is away."""
-    admin = sa.create_engine(pg_url(admin_url), isolation_level="AUTOCOMMIT")
+    with scratch_database(pg_url(admin_url), purpose, "PostgreSQL", drop_options=" WITH (FORCE)") as url:
+        yield url
+
+
+@contextmanager
+def scratch_database(admin_url: str, purpose: str, server: str, *, create_options: str = "",
+                     drop_options: str = "") -> Iterator[str | None]:
+    """A new empty database on the server of `admin_url`, dropped afterwards; None when the server is away."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     name = f"silobridge_bench_{purpose}_{uuid.uuid4().hex[:8]}"
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}{create_options}")
     except sa.exc.OperationalError as exc:
-        print(f"PostgreSQL at {admin.url.render_as_string()} is not reachable ({str(exc).splitlines()[0]})")
+        print(f"{server} at {admin.url.render_as_string()} is not reachable ({str(exc).splitlines()[0]})")
         admin.dispose()
         yield None
         return
@@ -113,7 +121,7 @@ def scratch_pg(admin_url: str, purpose: str) -> Iterator[str | None]:
         yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{drop_options}")
         admin.dispose()
 
 

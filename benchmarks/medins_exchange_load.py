@@ -14,17 +14,14 @@ import argparse
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (  # noqa: E402
-    Report, common_arguments, copy_files, measure, scratch_pg, sigterm_exits, write_csv,
+    Report, common_arguments, copy_files, measure, scratch_database, scratch_pg, sigterm_exits, write_csv,
 )
 
 DEFAULT_MARIADB = "mysql+pymysql://root@127.0.0.1:3306/mysql"
@@ -55,26 +52,6 @@ def fill(url: str, rows: int) -> None:
         write_cases(url, chunk)
 
 
-@contextmanager
-def scratch_mariadb(admin_url: str) -> Iterator[str | None]:
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"silobridge_bench_medins_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    except sa.exc.OperationalError as exc:
-        print(f"MariaDB at {admin.url.render_as_string()} is not reachable ({str(exc).splitlines()[0]})")
-        admin.dispose()
-        yield None
-        return
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_arguments(parser, 1_000_000)
@@ -100,7 +77,7 @@ def main() -> None:
 
 
 def _measure_from(kind: str, args, report: Report) -> None:
-    scratch = scratch_mariadb(args.mariadb) if kind == "mariadb" else scratch_pg(args.pg, "exchange")
+    scratch = scratch_database(args.mariadb, "medins", "MariaDB", create_options=" CHARACTER SET utf8mb4") if kind == "mariadb" else scratch_pg(args.pg, "exchange")
     with scratch as exchange, scratch_pg(args.pg, "medins") as store:
         if exchange is None:
             report.notes.append(f"{kind} unreachable: not measured")

@@ -13,7 +13,7 @@ bound the pipeline from above by the simulator's speed, not the department's.
 import argparse
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

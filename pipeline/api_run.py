@@ -15,7 +15,7 @@ JSON type is quarantined whole before the rest is flattened and unified.
 """
 
 import logging
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from time import monotonic
 
 import pyarrow as pa

@@ -11,7 +11,7 @@ NUL characters, times Python cannot hold, ids at the edges of byte order.
 import json
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -220,7 +220,7 @@ def test_nul_characters_and_the_last_day_of_9999_reach_the_transforms(exchange_u
     else:
         text = "好\x00评"
     medins_db.write_cases(exchange_url, [case("R1", "P1", "2026-10-05 10:00:00", APPLYTIME="9999-12-31 23:59:59",
-                                              ITEMNAME=f"异地\x00就医" if "\x00" in text else "异地就医")])
+                                              ITEMNAME="异地\x00就医" if "\x00" in text else "异地就医")])
     medins_db.write_evaluations(exchange_url, [evaluation("E1", "P1", "2026-10-05 10:00:00",
                                                           WRITINGEVALUATION=text)])
     cases = [r for b in SqlTableReader(SqlTable(url=exchange_url, table="EX_CASE", id_column="ORGBUSNO")).batches()

@@ -29,7 +29,7 @@ from pipeline.config import Settings
 from pipeline.runner import RunFailed, run_source
 from pipeline.specs import ErrorLimit, load_spec
 from tests.clear_numbers import assert_nowhere_in_clear
-from tests.handmade import PERSON_ID, PERSON_ID_X, USCC
+from tests.handmade import PERSON_ID, PERSON_ID_X
 from tests.test_hrss_contract import ledger_balances, rows
 
 BEIJING = timezone(timedelta(hours=8))

@@ -44,14 +44,7 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
             hit = todo & _matches(values, pattern)
             if hit.any():
                 rows = np.flatnonzero(hit)
-                text = values.take(pa.array(rows))
-                parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)  # "us" would print 28.000000
-                same = pc.fill_null(pc.equal(pc.strftime(parsed, format=fmt), text), False).to_numpy(
-                    zero_copy_only=False)
-                good = rows[same]
-                micros[good] = _seconds(parsed)[same] * 1_000_000 - _BEIJING_US
-                done[good] = True
-                todo[good] = False
+                _wall_clock(values.take(pa.array(rows)), fmt, rows, micros, done, todo)
         elif name == "slash_minutes":
             hit = todo & _matches(values, _SLASH)
             if hit.any():
@@ -60,14 +53,7 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
                 y, m, d, hh, mm = (pc.utf8_lpad(parts.field(k), width=2, padding="0") for k in "ymdHM")
                 text = pc.binary_join_element_wise(pc.binary_join_element_wise(y, m, d, "-"),
                                                    pc.binary_join_element_wise(hh, mm, "00", ":"), " ")
-                fmt = _WALL_CLOCK["datetime_seconds"][1]
-                parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)  # "us" would print 28.000000
-                same = pc.fill_null(pc.equal(pc.strftime(parsed, format=fmt), text), False).to_numpy(
-                    zero_copy_only=False)
-                good = rows[same]
-                micros[good] = _seconds(parsed)[same] * 1_000_000 - _BEIJING_US
-                done[good] = True
-                todo[good] = False
+                _wall_clock(text, _WALL_CLOCK["datetime_seconds"][1], rows, micros, done, todo)
         elif name == "epoch_ms":
             hit = todo & _matches(values, _EPOCH_MS)
             if hit.any():
@@ -90,6 +76,18 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
                 done[row] = True
     instants = pa.array(micros, pa.int64(), mask=~done).cast(INSTANT)
     return instants, errors
+
+
+def _wall_clock(text: pa.Array, fmt: str, rows: np.ndarray, micros: np.ndarray, done: np.ndarray,
+                todo: np.ndarray) -> None:
+    """Beijing wall-clock `text` (of `rows`) in `fmt` into `micros`; a value that does not print back the
+    same (Arrow's strptime rolls 30 February into March) is left to the scalar parser."""
+    parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)  # "us" would print 28.000000
+    same = pc.fill_null(pc.equal(pc.strftime(parsed, format=fmt), text), False).to_numpy(zero_copy_only=False)
+    good = rows[same]
+    micros[good] = _seconds(parsed)[same] * 1_000_000 - _BEIJING_US
+    done[good] = True
+    todo[good] = False
 
 
 def _seconds(parsed: pa.Array) -> np.ndarray:

@@ -13,7 +13,7 @@ PostgreSQL; SQLite has none to change.
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta, timezone
 
 from alembic import op
 import sqlalchemy as sa
