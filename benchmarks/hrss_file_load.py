@@ -10,10 +10,12 @@ a table of text columns (no validation, no pseudonymization, no merge).
 With --dlt-python, also dlt's merge (its defaults) of the same records into
 PostgreSQL, for comparison with a general-purpose loader.
 
-Then two reloads into the PostgreSQL store, as corrections of the same day
-(`_R1`, `_R2`: later corrections win): first every row again with another fee
-(each row conflicts and is updated), then the same rows as `_R1` once more
-(each conflicts, none changed: the store should write nothing). For each,
+Then two reloads into the PostgreSQL store: the day's correction `_R1`, every
+row again with another fee (each row conflicts and is greater: updated), then
+the same `_R1` once more after its committed position is deleted (each row
+conflicts at the same precedence: unchanged, and the store should write
+nothing; a correction `_R2` of the same rows would be greater again, which
+the contract counts as updated). For each,
 PostgreSQL's own count of updated rows (pg_stat_user_tables.n_tup_upd of
 service_case) is printed beside the pipeline's.
 """
@@ -26,10 +28,12 @@ import time
 import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (  # noqa: E402
-    DLT, Report, common_arguments, copy_files, measure, scratch_pg, sigterm_exits, table_updates,
+    DLT, Report, common_arguments, copy_files, measure, pg_url, scratch_pg, sigterm_exits, table_updates,
 )
 
 
@@ -113,10 +117,18 @@ def main() -> None:
 
 
 def _reloads(report: Report, work: Path, first: Path, url: str) -> None:
-    # _R1 changes every row loaded; _R2 holds the same rows as _R1, so nothing in it is new to the store.
-    for label, correction in (("reload, every row changed → PG", 1), ("reload, every row unchanged → PG", 2)):
-        folder = work / f"reload-{correction}"
-        write_correction(first, folder, correction)
+    # _R1 changes every row loaded (each a greater record: updated). Then _R1 is read once more after its
+    # committed position is deleted, as an operator re-runs a delivery: the same records at the same
+    # precedence, so each is unchanged and the store should write nothing.
+    correction = write_correction(first, work / "reload-1", 1)
+    for label, forget in (("reload, every row changed → PG", False), ("reload, every row unchanged → PG", True)):
+        folder = fresh_copy(correction.parent, work)
+        if forget:
+            engine = sa.create_engine(pg_url(url))
+            with engine.begin() as conn:
+                conn.execute(sa.text("DELETE FROM etl_watermark WHERE source = 'hrss' AND position = :name"),
+                             {"name": correction.name})
+            engine.dispose()
         before = table_updates(url, "service_case")
         run = measure(label, "pipeline", source="hrss", store_url=url, folders={"hrss": str(folder)})
         time.sleep(1)  # PostgreSQL publishes a backend's table counts at most once a second
@@ -124,7 +136,6 @@ def _reloads(report: Report, work: Path, first: Path, url: str) -> None:
         run.extra = {"updated": run.extra["updated"], "unchanged": run.extra["unchanged"],
                      "n_tup_upd": after["upd"] - before["upd"], "n_tup_ins": after["ins"] - before["ins"]}
         report.runs.append(run)
-
 
 if __name__ == "__main__":
     main()
