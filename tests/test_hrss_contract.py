@@ -134,6 +134,20 @@ def test_bad_records_are_quarantined_with_reasons_and_the_rest_loads(store_url, 
     ledger_balances(store_url)
 
 
+def test_a_default_evaluation_has_no_channel_whatever_code_was_sent(store_url, drop):
+    # unified-store.md: channel "always NULL for a default evaluation (is_default), whatever channel code the
+    # source sent"; an unknown channel still quarantines an evaluation by the person.
+    write_drop(drop, "HRSS_PJ_20261005.csv", [
+        eval_row("E1", "C1", default="Y", channel="微信"),
+        eval_row("E2", "C1", default="N", channel="微信"),
+    ])
+    result = run(store_url, drop)
+    assert [(r["eval_no"], r["is_default"], r["channel"]) for r in rows(store_url, "SELECT * FROM service_evaluation")] \
+        == [("E1", True, None)]
+    assert [(r["record_key"], r["reason"]) for r in rows(store_url, "SELECT * FROM etl_reject")] == [("E2", "unknown_code")]
+    assert (result.streams["evaluations"].inserted, result.streams["evaluations"].quarantined) == (1, 1)
+
+
 @pytest.mark.parametrize("trailer", [None, 1, 3])
 def test_a_file_whose_trailer_does_not_match_is_quarantined_whole(store_url, drop, trailer):
     write_drop(drop, "HRSS_BJ_20261005.csv", [case_row("C1"), case_row("C2")], trailer=trailer)
