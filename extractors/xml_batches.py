@@ -17,7 +17,9 @@ bytes before each chunk reaches it. Only regular files are opened
 
 Certificate numbers (CASE/ZJHM, PJ/PJRZJHM) go through the caller's `pseudonymize`
 before they enter a batch: the clear numbers exist only inside the parser's
-current element. With a `mask`, CASE also gets `ZJHM_MASKED`, computed from
+current element. With a `pseudonymize_typed`, CASE/ZJHM goes through it instead,
+with ZJLX: how a number is normalized before keying depends on its type (only a
+居民身份证's 15 digits are upgraded). With a `mask`, CASE also gets `ZJHM_MASKED`, computed from
 the clear number and ZJLX, because the store's `applicant_cert_masked` cannot be
 derived from a pseudonym later. PJ gets no masked form: the store keeps none
 for evaluators.
@@ -227,10 +229,14 @@ class XmlBatchReader:
     """
 
     def __init__(self, batch: BatchFile, pseudonymize: Callable[[str], str | None], *,
-                 mask: Callable[[str, str | None], str | None] | None = None, batch_rows: int = BATCH_ROWS,
-                 max_batch_bytes: int = MAX_BATCH_BYTES, max_text_bytes: int = MAX_TEXT_BYTES):
-        """`mask(number, zjlx)` gives ZJHM_MASKED; it sees the clear number, so it must not keep it."""
+                 mask: Callable[[str, str | None], str | None] | None = None,
+                 pseudonymize_typed: Callable[[str, str | None], str | None] | None = None,
+                 batch_rows: int = BATCH_ROWS, max_batch_bytes: int = MAX_BATCH_BYTES,
+                 max_text_bytes: int = MAX_TEXT_BYTES):
+        """`mask(number, zjlx)` gives ZJHM_MASKED, `pseudonymize_typed(number, zjlx)` ZJHM's pseudonym; they see
+        the clear number, so they must not keep it."""
         self.batch, self.pseudonymize, self.mask, self.batch_rows = batch, pseudonymize, mask, batch_rows
+        self.pseudonymize_typed = pseudonymize_typed
         self.max_batch_bytes, self.max_text_bytes = max_batch_bytes, max_text_bytes
         self.verdict: BatchVerdict | None = None
 
@@ -506,7 +512,12 @@ class _Buffer:
         row = {name: record.get(name) or None for name in FIELDS[self.kind]}  # empty or absent: NULL
         cert = CERT_FIELD[self.kind]
         clear = row[cert]
-        row[cert] = None if clear is None else self.reader.pseudonymize(clear)
+        if clear is None:
+            row[cert] = None
+        elif self.kind == "CASE" and self.reader.pseudonymize_typed is not None:
+            row[cert] = self.reader.pseudonymize_typed(clear, row["ZJLX"])
+        else:
+            row[cert] = self.reader.pseudonymize(clear)
         if MASKED_COLUMN in self.values:
             row[MASKED_COLUMN] = None if clear is None else self.reader.mask(clear, row["ZJLX"])
         for name, values in self.values.items():

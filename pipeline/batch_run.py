@@ -152,6 +152,8 @@ def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: 
         batch,
         pseudonymize=partial(reader_key, pii_key=settings.pii_key, today=today),
         mask=partial(_checked_mask, pii_key=settings.pii_key, today=today, codes=spec.streams["cases"].codes),
+        pseudonymize_typed=partial(_applicant_key, pii_key=settings.pii_key, today=today,
+                                   codes=spec.streams["cases"].codes),
         max_batch_bytes=caps.max_batch_bytes, max_text_bytes=caps.max_text_bytes,
     )
     parts = {stream: StreamResult(stream) for stream in spec.streams}
@@ -167,6 +169,17 @@ def _load_batch(writer: RunWriter, spec: SourceSpec, settings: Settings, batch: 
     parts["cases"].extracted, parts["cases"].declared_total = verdict.cases, verdict.declared_cases
     parts["evaluations"].extracted, parts["evaluations"].declared_total = verdict.evaluations, verdict.declared_evaluations
     return verdict, parts
+
+
+def _applicant_key(number: str, cert_code: str | None, *, pii_key: bytes, today, codes: dict) -> str | None:
+    """An applicant's pseudonym as its declared type normalizes the number: only a 居民身份证's 15 digits are
+    upgraded, so another certificate's number gets the key every other department gives it. A number failing
+    its type's check is quarantined by its mask (see _checked_mask); its key is then reader_key's."""
+    if null_if_blank(number) is None:
+        return None
+    cert_type = codes.get("applicant_cert_type", {}).get(null_if_blank(cert_code), "999")
+    identity = declared_identity(number, cert_type, pii_key, today)
+    return identity[2] if isinstance(identity, tuple) else reader_key(number, pii_key, today)
 
 
 def _checked_mask(number: str, cert_code: str | None, *, pii_key: bytes, today, codes: dict) -> str | None:

@@ -102,3 +102,22 @@ def test_certificate_numbers_appear_nowhere_in_clear(store_url, tmp_path):
     assert raw and all("340603199003070023" not in r for r in raw)
     assert {r["reason"] for r in rows(store_url, "SELECT reason FROM etl_reject")} == {"invalid_id_card", "count_mismatch"}
     assert USCC not in "".join(raw)
+
+
+def test_only_a_declared_id_card_number_is_upgraded_from_15_digits_before_keying(store_url, tmp_path):
+    # unified-store.md upgrades a 15-digit *ID* number; another certificate's 15 digits are keyed as sent, as
+    # every other department keys them, so the same number gets the same key everywhere.
+    import hmac
+
+    from tests.conftest import TEST_PII_KEY
+
+    out = tmp_path / "outbox"
+    write_batch(out, 1, DAY, [case("GA1", ZJLX="111", ZJHM=PERSON_ID_15), case("GA2", ZJLX="414", ZJHM=PERSON_ID_15),
+                              case("GA3", SQRLX="6", SQRXM="某厂", ZJLX="099", ZJHM=PERSON_ID_15)], [])
+    run(store_url, out)
+    keys = {r["case_no"]: r["applicant_key"] for r in rows(store_url, "SELECT * FROM service_case")}
+
+    def keyed(number: str) -> str:
+        return hmac.digest(TEST_PII_KEY.encode(), number.encode(), "sha256").hex()
+
+    assert keys == {"GA1": keyed(PERSON_ID), "GA2": keyed(PERSON_ID_15), "GA3": keyed(PERSON_ID_15)}
