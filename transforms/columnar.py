@@ -30,13 +30,13 @@ from transforms.records import KEY_FIELD, REQUIRED, Context, RecordReject, Unifi
 from transforms.values import BadValue, to_ascii_width
 
 _ORGANISATION_CERT_TYPES = ("001", "099")
-_UNIT = -2
+_UNIT = -2  # an applicant type the USCC decides ("uscc" in a code map), among the integer types
 _NO_TEXT = pa.scalar(None, pa.string())
 # Codes whose unknown values load with a finding (field, finding); the contract quarantines only unknown
 # status, channel, applicant type and score codes.
 _FLAG_FINDINGS = {"cases": (("case_type", "unknown_case_type"), ("promise_unit", "unknown_promise_unit"),
                             ("deleted", "unknown_deleted_flag")),
-                  "evaluations": (("is_default", "unknown_default_flag"), ("deleted", "unknown_deleted_flag"))}  # an applicant type the USCC decides ("uscc" in a code map), among the integer types
+                  "evaluations": (("is_default", "unknown_default_flag"), ("deleted", "unknown_deleted_flag"))}
 
 
 def unify_columnar(batch: pa.RecordBatch | pa.Table, ctx: Context,
