@@ -177,6 +177,26 @@ def test_tax_an_evaluation_missing_from_a_later_delivery_is_marked_deleted(store
     ledger_balances(store_url)
 
 
+def test_tax_an_evaluation_listed_but_quarantined_in_a_later_delivery_is_not_marked_deleted(sqlite_url):
+    # It did not disappear from the complete list: the stored version stands, the new one is in quarantine.
+    api = TaxApi([tax_case("TX1", 1)])
+    with api.serve() as server:
+        uri = f"http://{api.app_id}:{api.app_secret}@{server.url.removeprefix('http://')}"
+        s = settings(sqlite_url, "silobridge_tax", uri)
+        run_source("tax", s, window=window(0, 60))
+        again = tax_case("TX1", 1, updatedAt=ms(70))
+        again["evaluations"][0]["satisfaction"] = 9  # a score code the contract does not list
+        api.cases[:] = [again]
+        result = run_source("tax", s, window=window(60, 120))
+    evals = {r["eval_no"]: r for r in rows(sqlite_url, "SELECT * FROM service_evaluation")}
+    assert not evals["TX1#1"]["deleted"] and evals["TX1#1"]["score"] == 2
+    assert _ms(evals["TX1#2"]["source_updated_at"]) == ms(70)
+    assert [(r["record_key"], r["reason"]) for r in rows(sqlite_url, "SELECT * FROM etl_reject")] == [
+        ("TX1#1", "unknown_code")]
+    assert result.notes["evaluations_marked_deleted"] == 0
+    ledger_balances(sqlite_url)
+
+
 def _ms(value) -> int:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return int(moment.timestamp() * 1000)
