@@ -197,6 +197,21 @@ def test_tax_an_evaluation_listed_but_quarantined_in_a_later_delivery_is_not_mar
     ledger_balances(sqlite_url)
 
 
+def test_tax_an_evaluation_without_its_assess_number_has_no_eval_no_and_is_quarantined(sqlite_url):
+    case = tax_case("TX1", 1)
+    del case["evaluations"][0]["assessNumber"]
+    case["evaluations"][1]["assessNumber"] = None
+    api = TaxApi([case])
+    with api.serve() as server:
+        uri = f"http://{api.app_id}:{api.app_secret}@{server.url.removeprefix('http://')}"
+        result = run_source("tax", settings(sqlite_url, "silobridge_tax", uri), window=window(0, 60))
+    assert rows(sqlite_url, "SELECT eval_no FROM service_evaluation") == []
+    assert [r["reason"] for r in rows(sqlite_url, "SELECT reason FROM etl_reject WHERE stream = 'evaluations'")] == [
+        "missing_field", "missing_field"]
+    assert result.streams["evaluations"].quarantined == 2 and result.streams["cases"].inserted == 1
+    ledger_balances(sqlite_url)
+
+
 def _ms(value) -> int:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return int(moment.timestamp() * 1000)
