@@ -133,12 +133,15 @@ class _Batch:
         """(index into the field's code map, -1 for none; mask of codes the map does not know)."""
         if field not in self.ctx.fields:
             return np.full(self.n, -1, dtype=np.int64), np.zeros(self.n, dtype=bool)
-        values = self.get(field)
-        index, unknown = code_map(self.ctx.codes[field]).lookup(values)
+        index, unknown = code_map(self.ctx.codes[field]).lookup(self.get(field))
         if required:
-            self.fail(unknown, "unknown_code", lambda row: f"{self.ctx.fields[field]} ({field}): "
-                      f"{describe_value(values[row].as_py())}, not in the {self.ctx.source} code map")
+            self.unknown_code(field, unknown)
         return index, unknown
+
+    def unknown_code(self, field: str, rows: np.ndarray) -> None:
+        values = self.get(field)
+        self.fail(rows, "unknown_code", lambda row: f"{self.ctx.fields[field]} ({field}): "
+                  f"{describe_value(values[row].as_py())}, not in the {self.ctx.source} code map")
 
     def unified(self, field: str, index: np.ndarray) -> np.ndarray:
         if field not in self.ctx.fields:
@@ -455,10 +458,12 @@ def _pseudonymized(read: _Batch, keys: pa.Array, types: np.ndarray, cert_type: n
 
 def _evaluations(read: _Batch, held: dict[str, str]) -> dict:
     ctx, n = read.ctx, read.n
-    channel_index, _ = read.code("channel")
+    channel_index, channel_unknown = read.code("channel", required=False)
     channel = read.unified("channel", channel_index)
     # A source may spell "system default evaluation" as a channel code (tax pf 7): that is is_default.
     is_default = _flag(read, "is_default", "unknown_default_flag") | (channel == "default")
+    # A default evaluation has no channel whatever code the source sent (unified-store.md): nothing to quarantine.
+    read.unknown_code("channel", channel_unknown & ~is_default)
     comments = masks.mask_texts(read.get("comment"))
     evaluator = _evaluator_keys(read)
     version = read.integer("source_version")
