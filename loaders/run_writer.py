@@ -286,17 +286,27 @@ class RunWriter:
 
         A parent delivery carries its complete list, so after the merge a child
         it listed carries the parent's update time; one still older than the
-        merged parent was absent from that list. Call after merging both streams.
+        merged parent was absent from that list, unless it was listed but
+        quarantined in this run (it did not disappear; its stored row stands).
+        A delivered child carries its parent's update time too, so a parent
+        delivery that was itself quarantined still shows, by its loaded
+        children, when its complete list was sent.
+        Call after merging both streams and quarantining their rejects.
         """
-        child, parent = STREAM_TABLES[child_stream].name, _winners(parent_stream)
+        child, reject = STREAM_TABLES[child_stream].name, sql_tables["etl_reject"].name
+        deliveries = (f"(SELECT case_no, MAX(source_updated_at) AS source_updated_at FROM ("
+                      f"SELECT case_no, source_updated_at FROM {_winners(parent_stream)} UNION ALL "
+                      f"SELECT case_no, source_updated_at FROM {_winners(child_stream)}) d GROUP BY case_no)")
         statement = sa.text(
             f"UPDATE {child} SET deleted = TRUE, source_updated_at = w.source_updated_at, "
             f"loaded_at = :loaded_at, run_id = :run_id "
-            f"FROM {parent} w WHERE {child}.source_system = :source AND {child}.case_no = w.case_no "
-            f"AND {child}.deleted = FALSE AND {child}.source_updated_at < w.source_updated_at"
+            f"FROM {deliveries} w WHERE {child}.source_system = :source AND {child}.case_no = w.case_no "
+            f"AND {child}.deleted = FALSE AND {child}.source_updated_at < w.source_updated_at "
+            f"AND NOT EXISTS (SELECT 1 FROM {reject} r WHERE r.run_id = :run_id AND r.source = :source "
+            f"AND r.stream = :child_stream AND r.record_key = {child}.eval_no)"
         ).bindparams(sa.bindparam("loaded_at", type_=Instant()))
-        return self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id,
-                                             "source": self.source}).rowcount
+        return self.conn.execute(statement, {"loaded_at": loaded_at, "run_id": self.run_id, "source": self.source,
+                                             "child_stream": child_stream}).rowcount
 
     def staging_table(self, stream: str) -> str:
         """The run's temporary table of staged rows (queries in the same transaction may read it)."""

@@ -177,6 +177,61 @@ def test_tax_an_evaluation_missing_from_a_later_delivery_is_marked_deleted(store
     ledger_balances(store_url)
 
 
+def test_tax_an_evaluation_listed_but_quarantined_in_a_later_delivery_is_not_marked_deleted(sqlite_url):
+    # It did not disappear from the complete list: the stored version stands, the new one is in quarantine.
+    api = TaxApi([tax_case("TX1", 1)])
+    with api.serve() as server:
+        uri = f"http://{api.app_id}:{api.app_secret}@{server.url.removeprefix('http://')}"
+        s = settings(sqlite_url, "silobridge_tax", uri)
+        run_source("tax", s, window=window(0, 60))
+        again = tax_case("TX1", 1, updatedAt=ms(70))
+        again["evaluations"][0]["satisfaction"] = 9  # a score code the contract does not list
+        api.cases[:] = [again]
+        result = run_source("tax", s, window=window(60, 120))
+    evals = {r["eval_no"]: r for r in rows(sqlite_url, "SELECT * FROM service_evaluation")}
+    assert not evals["TX1#1"]["deleted"] and evals["TX1#1"]["score"] == 2
+    assert _ms(evals["TX1#2"]["source_updated_at"]) == ms(70)
+    assert [(r["record_key"], r["reason"]) for r in rows(sqlite_url, "SELECT * FROM etl_reject")] == [
+        ("TX1#1", "unknown_code")]
+    assert result.notes["evaluations_marked_deleted"] == 0
+    ledger_balances(sqlite_url)
+
+
+def test_tax_an_evaluation_without_its_assess_number_has_no_eval_no_and_is_quarantined(sqlite_url):
+    case = tax_case("TX1", 1)
+    del case["evaluations"][0]["assessNumber"]
+    case["evaluations"][1]["assessNumber"] = None
+    api = TaxApi([case])
+    with api.serve() as server:
+        uri = f"http://{api.app_id}:{api.app_secret}@{server.url.removeprefix('http://')}"
+        result = run_source("tax", settings(sqlite_url, "silobridge_tax", uri), window=window(0, 60))
+    assert rows(sqlite_url, "SELECT eval_no FROM service_evaluation") == []
+    assert [r["reason"] for r in rows(sqlite_url, "SELECT reason FROM etl_reject WHERE stream = 'evaluations'")] == [
+        "missing_field", "missing_field"]
+    assert result.streams["evaluations"].quarantined == 2 and result.streams["cases"].inserted == 1
+    ledger_balances(sqlite_url)
+
+
+def test_tax_an_evaluation_missing_from_a_quarantined_case_delivery_is_still_marked_deleted(store_url):
+    # The case is quarantined (a status code the contract does not list), its evaluations are loaded on their own
+    # merits, and its list is complete all the same: the one it lacks is deleted.
+    api = TaxApi([tax_case("TX1", 1)])
+    with api.serve() as server:
+        uri = f"http://{api.app_id}:{api.app_secret}@{server.url.removeprefix('http://')}"
+        s = settings(store_url, "silobridge_tax", uri)
+        run_source("tax", s, window=window(0, 60))
+        again = tax_case("TX1", 1, updatedAt=ms(70), proStatus=9)
+        again["evaluations"] = again["evaluations"][1:]
+        api.cases[:] = [again]
+        result = run_source("tax", s, window=window(60, 120))
+    assert result.streams["cases"].quarantined == 1 and result.streams["evaluations"].updated == 1
+    evals = {r["eval_no"]: r for r in rows(store_url, "SELECT * FROM service_evaluation")}
+    assert evals["TX1#1"]["deleted"] and not evals["TX1#2"]["deleted"]
+    assert _ms(evals["TX1#1"]["source_updated_at"]) == ms(70)
+    assert result.notes["evaluations_marked_deleted"] == 1
+    ledger_balances(store_url)
+
+
 def _ms(value) -> int:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return int(moment.timestamp() * 1000)

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from pipeline.specs import load_specs
 from tests.handmade import PERSON_ID, PERSON_ID_15
-from tests.test_api_sources import market_case
+from tests.test_api_sources import market_case, market_eval
 from tests.test_medins_source import case as medins_case, evaluation as medins_evaluation
 from transforms.columnar import unify_columnar
 from transforms.records import Context
@@ -83,3 +83,16 @@ def test_an_unknown_default_flag_loads_as_an_evaluation_by_the_person_with_a_fin
     assert [(r["eval_no"], r["is_default"], r["channel"]) for r in rows.to_pylist()] == [("E1", False, 2),
                                                                                         ("E2", True, None)]
     assert findings[("unknown_default_flag", "is_default")] == 1
+
+
+def test_a_default_evaluation_loads_without_a_channel_whatever_channel_code_was_sent():
+    # unified-store.md: channel is "always NULL for a default evaluation, whatever channel code the source sent".
+    rows, rejects, _ = _unify("medins", "evaluations", [
+        medins_evaluation("E1", "P1", "2026-10-05 10:00:00", ISDEFAULT="1", PF="9"),
+        medins_evaluation("E2", "P1", "2026-10-05 10:00:00", ISDEFAULT="0", PF="9"),  # by the person: unknown code
+    ])
+    assert [(r["eval_no"], r["is_default"], r["channel"]) for r in rows.to_pylist()] == [("E1", True, None)]
+    assert [(r.record_key, r.reason) for r in rejects] == [("E2", "unknown_code")]
+    assert "PF (channel): '9', not in the medins code map" in rejects[0].detail
+    rows, rejects, _ = _unify("market", "evaluations", [market_eval("PJ1", "SB1", 1, SFMRPJ="是", PJQD="微信")])
+    assert not rejects and rows.to_pylist()[0]["channel"] is None

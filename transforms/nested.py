@@ -125,7 +125,8 @@ def unnest_list(batch: pa.RecordBatch, column: str, *, parent_columns: list[str]
     """One row per element of the JSON list in `column`, with the parent's columns copied in.
 
     `id_column` is built as `<parent part>#<element part>` (tax: projectNo#assessNumber), since
-    such elements have no id of their own. A list element that is not an object is a defect row.
+    such elements have no id of their own; NULL when either part is absent or blank. A list
+    element that is not an object is a defect row.
     A parent that is itself a defect, or whose `column` is null or not a list, has no rows here
     (a wrong type quarantines the parent: see quarantine_wrong_shapes).
     """
@@ -144,7 +145,10 @@ def unnest_list(batch: pa.RecordBatch, column: str, *, parent_columns: list[str]
             row["_record_no"] = parents["_record_no"][i]
             if isinstance(element, dict):
                 row.update({k: _text(v) for k, v in element.items()})
-                row[id_column] = f"{parents.get(parent_part, missing)[i]}#{_text(element.get(element_part))}"
+                parts = (clean_text(parents.get(parent_part, missing)[i]),
+                         clean_text(_text(element.get(element_part))))
+                # Without either part there is no id: left empty, the record is quarantined as missing its key.
+                row[id_column] = "#".join(parts) if all(parts) else None
                 row["_defect"], row["_raw"] = None, None
             else:
                 row["_defect"], row["_raw"] = "not_an_object", _dumps(element)
