@@ -96,3 +96,15 @@ def test_a_default_evaluation_loads_without_a_channel_whatever_channel_code_was_
     assert "PF (channel): '9', not in the medins code map" in rejects[0].detail
     rows, rejects, _ = _unify("market", "evaluations", [market_eval("PJ1", "SB1", 1, SFMRPJ="是", PJQD="微信")])
     assert not rejects and rows.to_pylist()[0]["channel"] is None
+
+
+def test_a_personal_certificate_masks_the_name_whatever_applicant_type_was_sent():
+    medins, _, _ = _unify("medins", "cases", [medins_case("R1", "P1", 1, "2026-10-05 10:00:00", APPLYERTYPE="20",
+                                                          APPLYERNAME="张三", APPLYERPAGETYPE="111",
+                                                          APPLYERPAGECODE=PERSON_ID)])
+    market, _, _ = _unify("market", "cases", [market_case("SB1", 1, SQRLX="QY", SQRMC="李四", SQRZJLX="SFZ",
+                                                          SQRZJHM=PERSON_ID)])
+    company, _, _ = _unify("market", "cases", [market_case("SB2", 2)])
+    assert [r["applicant_name_masked"] for r in medins.to_pylist()] == ["张*"]
+    assert [r["applicant_name_masked"] for r in market.to_pylist()] == ["李*"]
+    assert [r["applicant_name_masked"] for r in company.to_pylist()] == ["淮北某某商贸有限公司"]

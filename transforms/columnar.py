@@ -393,7 +393,9 @@ def _applicant(read: _Batch) -> dict:
                             pc.if_else(pa.array(other_personal), identity.mask_others(normalized), normalized))
         cert_type[~has] = None
     final_type = np.where(unit, np.where(uscc_type >= 0, uscc_type, identity.OTHER_ORG), types)
-    personal = (uscc_type == 7) | np.where(
+    # A personal certificate makes the name a personal one whatever applicant type was sent: no clear
+    # personal name in the store (unified-store.md, PII).
+    personal = (uscc_type == 7) | _in(cert_type, PERSONAL_CERT_TYPES) | np.where(
         final_type == -1, ~_in(cert_type, _ORGANISATION_CERT_TYPES),
         np.isin(final_type, list(PERSONAL_APPLICANT_TYPES)))
     names = read.get("applicant_name")
