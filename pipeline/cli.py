@@ -227,6 +227,9 @@ def _replay(args) -> int:
     if not args.reason:
         err.print("[bold red]error:[/] rejects replay needs --reason (e.g. --reason unknown_code)")
         return 2
+    if args.json:
+        err.print("[bold red]error:[/] --json lists quarantined records; rejects replay prints each run's counts")
+        return 2
     from pipeline.replay import replay
 
     results = replay(Settings.resolve(store_url=args.store), args.reason, args.source)

@@ -34,6 +34,8 @@ def test_a_fixed_code_map_and_a_replay_load_the_quarantined_records(store_url, t
 
     # The department confirms 已挂起 means 特别程序挂起: the code map gains it.
     monkeypatch.setattr(pipeline.replay, "load_spec", lambda name: _with_status(name, {"已挂起": "suspended"}))
+    assert main(["--store", store_url, "rejects", "replay", "--reason", "unknown_code", "--json"]) == 2
+    assert "--json lists quarantined records" in capsys.readouterr().err
     assert main(["--store", store_url, "rejects", "replay", "--reason", "unknown_code"]) == 0
     out = capsys.readouterr().out
     assert "1 loaded" in out and "1 quarantined again: invalid_value" in out
