@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import traceback
 from datetime import date, datetime, time, timedelta
@@ -140,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             exc = explain(url, exc)  # the store went away half-way
         _error(exc, args.debug)
         return 143 if isinstance(exc, RunTerminated) else 2
+    except BrokenPipeError:
+        # The reader went away (`silobridge rejects --all | head`): stop quietly, as other commands do, and
+        # keep Python from reporting the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _error(exc: Exception, debug: bool) -> None:

@@ -3,8 +3,11 @@
 import json
 import logging
 import re
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -137,6 +140,17 @@ def test_summary_and_reconcile_as_json(hrss_store, capsys):
     assert sum(r["extracted"] for r in cases) == 6 and sum(r["inserted"] for r in cases) == 1
     for f in result["findings"]:
         date.fromisoformat(f["day"])
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly(hrss_store):
+    """`silobridge reconcile --json | head`: the reader has gone before the output comes (it closes its end
+    before the command is past its imports); no traceback, the exit status of a process stopped by SIGPIPE."""
+    script = Path(sys.executable).with_name("silobridge")
+    command = subprocess.Popen([str(script), "reconcile", "--json", "--store", hrss_store],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command.stdout.close()
+    assert command.wait(timeout=120) == 141
+    assert command.stderr.read() == ""
 
 
 def test_version_comes_from_the_package(capsys):
