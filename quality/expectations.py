@@ -63,7 +63,7 @@ from quality.arrow_checks import Figures, figures
 from schemas.arrow import LOADER_COLUMNS
 from schemas.codes import CODE_SETS, PERSONAL_CERT_TYPES
 from schemas.findings import FINDINGS
-from schemas.sql import sql_tables
+from schemas.sql import Instant, key_in_list, key_list, sql_tables
 from schemas.tables import INTEGER, STREAM_TABLES, Table
 
 log = logging.getLogger("silobridge")
@@ -132,7 +132,6 @@ CASE_ACCEPT_TIME = "_case_accept_time"
 EVENTS_AFTER_ACCEPT = ("assess_time",)  # an evaluation is given after its case was accepted
 SOURCE_AGE_DAYS = "_source_age_days"
 
-_LOOKUP_CHUNK = 900  # stays under every backend's bind-parameter limit
 _SAMPLES = 5
 
 
@@ -310,20 +309,16 @@ def store_facts(conn: sa.Connection | None, source: str, stream: str, table: pa.
 
 def _case_accept_times(conn: sa.Connection, case_nos: list[str], staged_cases: str | None) -> dict:
     """case_no → accept time (or None) of each case stored or staged; a case that is neither is absent."""
-    cases = sql_tables["service_case"]
-    found: dict[str, datetime | None] = {}
-    unique = sorted(case_nos)
-    staged = None
+    sqlite = conn.dialect.name == "sqlite"
+    keys = {"keys": key_list(sqlite, case_nos)}
+    stored = sa.text(f"SELECT case_no, accept_time FROM service_case WHERE {key_in_list(sqlite, 'case_no')}"
+                     ).columns(sa.column("case_no", sa.String()), sa.column("accept_time", Instant()))
+    found: dict[str, datetime | None] = dict(conn.execute(stored, keys).all())
     if staged_cases:
         # Later deliveries last: the greatest _seq wins (a staged delivery is newer than the stored row).
-        staged = sa.text(f"SELECT case_no, accept_time FROM {staged_cases} WHERE case_no IN :keys ORDER BY _seq"
-                         ).bindparams(sa.bindparam("keys", expanding=True))
-    for i in range(0, len(unique), _LOOKUP_CHUNK):
-        chunk = unique[i:i + _LOOKUP_CHUNK]
-        stored = sa.select(cases.c.case_no, cases.c.accept_time).where(cases.c.case_no.in_(chunk))
-        found.update(conn.execute(stored).all())
-        if staged is not None:
-            found.update((case_no, _instant(accept)) for case_no, accept in conn.execute(staged, {"keys": chunk}))
+        staged = sa.text(f"SELECT case_no, accept_time FROM {staged_cases} WHERE {key_in_list(sqlite, 'case_no')} "
+                         "ORDER BY _seq")
+        found.update((case_no, _instant(accept)) for case_no, accept in conn.execute(staged, keys))
     return found
 
 

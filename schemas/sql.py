@@ -7,6 +7,8 @@ uses timestamptz and numeric(16,2). Either way a value reads back exactly as
 it was written.
 """
 
+import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -16,6 +18,18 @@ from sqlalchemy.types import TypeDecorator
 from schemas.tables import BLOB, BOOLEAN, DATE, INSTANT, INTEGER, MONEY, TABLES, TEXT, Column, Table
 
 INSTANT_TEXT_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
+
+
+def key_in_list(sqlite: bool, column: str) -> str:
+    """SQL true when `column` is one of the keys bound as `:keys` (see key_list): one statement for a whole
+    batch, each key a probe of the column's index, with no bind-parameter limit to chunk around."""
+    return f"{column} IN (SELECT value FROM json_each(:keys))" if sqlite else f"{column} = ANY(:keys)"
+
+
+def key_list(sqlite: bool, keys: Iterable[str]) -> str | list[str]:
+    """The value for `:keys`: a PostgreSQL text array, or a JSON array SQLite's json_each unpacks."""
+    unique = sorted(set(keys))
+    return json.dumps(unique, ensure_ascii=False) if sqlite else unique
 
 
 class Instant(TypeDecorator):
