@@ -98,7 +98,6 @@ def _sqlite_engine(url: sa.URL, timeout: float) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-65536")
-        cursor.execute("PRAGMA temp.cache_size=-65536")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
