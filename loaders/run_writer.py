@@ -224,8 +224,8 @@ class RunWriter:
         if rows >= _BULK_ROWS:
             for name in tables:
                 held = self.conn.execute(sa.text(f"SELECT COUNT(*) FROM (SELECT 1 FROM {name} LIMIT :n) t"),
-                                         {"n": rows}).scalar_one()
-                if held < rows:
+                                         {"n": 2 * rows}).scalar_one()
+                if held < 2 * rows:
                     aside.extend(sorted(sql_tables[name].indexes, key=lambda index: index.name))
         for index in aside:
             index.drop(self.conn)
