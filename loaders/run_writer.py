@@ -138,16 +138,18 @@ class RunWriter:
         batch = batch.append_column("_seq", pa.array(range(start, start + batch.num_rows), pa.int64()))
         table = STREAM_TABLES[stream]
         types = [table.column(n).type for n in names] + [INTEGER]
-        column_list = ", ".join(batch.schema.names)
         if self.sqlite:
-            columns = [_sqlite_values(batch.column(i), logical) for i, logical in enumerate(types)]
-            placeholders = ", ".join("?" * len(types))
-            self.conn.exec_driver_sql(f"INSERT INTO {_staging(stream)} ({column_list}) VALUES ({placeholders})",
-                                      list(zip(*columns)))
+            # A column NULL throughout the batch is left to the table's default: sqlite3 binds every value
+            # one by one, and a department leaves whole columns empty (hrss: 4 of 27).
+            sent = [i for i in range(len(types)) if batch.column(i).null_count < batch.num_rows]
+            columns = [_sqlite_values(batch.column(i), types[i]) for i in sent]
+            self.conn.exec_driver_sql(
+                f"INSERT INTO {_staging(stream)} ({', '.join(batch.schema.names[i] for i in sent)}) "
+                f"VALUES ({', '.join('?' * len(sent))})", list(zip(*columns)))
         else:
             # Binary COPY encoded column-wise by Arrow: no per-row Python, no text parsing on the server.
             cursor = self.conn.connection.dbapi_connection.cursor()
-            with cursor.copy(f"COPY {_staging(stream)} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
+            with cursor.copy(f"COPY {_staging(stream)} ({', '.join(batch.schema.names)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(copy_binary.HEADER)
                 for chunk in copy_binary.encode(batch, types):
                     copy.write(chunk)
@@ -506,8 +508,10 @@ def _sqlite_values(column: pa.ChunkedArray, logical: str) -> list:
     """Python values in the SQLite store's text forms, converted column-wise by Arrow (not NumPy scalars:
     sqlite3 would store an int64 as a blob)."""
     if logical == INSTANT:
-        # Arrow prints microsecond timestamps' seconds as SS.ffffff: the store's fixed-width text form.
-        text = pc.strftime(column, format="%Y-%m-%d %H:%M:%S", locale="C")
+        # Arrow prints a microsecond timestamp as `YYYY-MM-DD HH:MM:SS.ffffff`, the store's fixed-width form
+        # without its offset. Printed without its time zone (the values are UTC either way): ten times
+        # faster than strftime or a cast of the zoned type, which look up the zone for every value.
+        text = column.cast(pa.timestamp("us")).cast(pa.string())
         column = pc.binary_join_element_wise(text, "+00:00", "")
     elif logical == MONEY:
         column = column.cast(pa.string())
