@@ -2,7 +2,8 @@
 
 Prints one JSON line: rows, seconds, peak_rss_mb (this process's peak resident memory), and
 mode-specific counts. Modes: `pipeline` (run_source, the public entry point, as
-Airflow and the command line call it), `copy` (the plain COPY reference) and
+Airflow and the command line call it), `copy` (the plain COPY reference),
+`floor` (the database's own cost of writing the loaded cases, SQL alone) and
 `dlt` (a dlt merge of the same records, run by the Python of dlt's own
 environment: so this module imports nothing but the standard library at the top).
 """
@@ -57,6 +58,30 @@ def copy(url: str, files: list[dict]) -> dict:
     return {"rows": rows}
 
 
+def floor(url: str, built_after: bool) -> dict:
+    """What writing the loaded cases into service_case costs PostgreSQL alone: the table's rows are set
+    aside (untimed), then timed: one INSERT … SELECT of them into the emptied table with its indexes kept, or
+    with its secondary indexes dropped first and built after (as a large merge does). The table ends as it
+    began."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE floor_rows AS SELECT * FROM service_case")
+        indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'service_case' "
+                               "AND indexname <> 'service_case_pkey'").fetchall() if built_after else []
+        conn.execute("TRUNCATE service_case CASCADE")
+        started = time.perf_counter()
+        with conn.transaction():
+            for name, _ in indexes:
+                conn.execute(f"DROP INDEX {name}")
+            rows = conn.execute("INSERT INTO service_case SELECT * FROM floor_rows").rowcount
+            for _, definition in indexes:
+                conn.execute(definition)
+        seconds = time.perf_counter() - started
+    return {"rows": rows, "timed_seconds": seconds}
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory. Linux's VmHWM is the process image's own; ru_maxrss would also
     count the parent's resident memory at the fork that started it (Linux keeps it across exec)."""
@@ -105,8 +130,8 @@ def dlt_merge(url: str, path: str, encoding: str, end: int, key_column: int) -> 
 def main() -> None:
     mode, args = sys.argv[1], json.loads(sys.argv[2])
     started = time.perf_counter()
-    figures = {"pipeline": pipeline, "copy": copy, "dlt": dlt_merge}[mode](**args)
-    figures["seconds"] = time.perf_counter() - started
+    figures = {"pipeline": pipeline, "copy": copy, "dlt": dlt_merge, "floor": floor}[mode](**args)
+    figures["seconds"] = figures.pop("timed_seconds", None) or time.perf_counter() - started
     figures["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(figures))
 
