@@ -167,7 +167,7 @@ class RunWriter:
         found = self.conn.execute(
             sa.text(f"SELECT case_no, source_system FROM service_case WHERE {key_in_list(self.sqlite, 'case_no')} "
                     "AND source_system <> :source"),
-            {"keys": key_list(self.sqlite, case_nos), "source": self.source},
+            {"keys": key_list(case_nos), "source": self.source},
         )
         return dict(found.all())
 

@@ -310,7 +310,7 @@ def store_facts(conn: sa.Connection | None, source: str, stream: str, table: pa.
 def _case_accept_times(conn: sa.Connection, case_nos: list[str], staged_cases: str | None) -> dict:
     """case_no → accept time (or None) of each case stored or staged; a case that is neither is absent."""
     sqlite = conn.dialect.name == "sqlite"
-    keys = {"keys": key_list(sqlite, case_nos)}
+    keys = {"keys": key_list(case_nos)}
     stored = sa.text(f"SELECT case_no, accept_time FROM service_case WHERE {key_in_list(sqlite, 'case_no')}"
                      ).columns(sa.column("case_no", sa.String()), sa.column("accept_time", Instant()))
     found: dict[str, datetime | None] = dict(conn.execute(stored, keys).all())

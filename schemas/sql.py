@@ -23,13 +23,15 @@ INSTANT_TEXT_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
 def key_in_list(sqlite: bool, column: str) -> str:
     """SQL true when `column` is one of the keys bound as `:keys` (see key_list): one statement for a whole
     batch, each key a probe of the column's index, with no bind-parameter limit to chunk around."""
-    return f"{column} IN (SELECT value FROM json_each(:keys))" if sqlite else f"{column} = ANY(:keys)"
+    if sqlite:
+        return f"{column} IN (SELECT value FROM json_each(:keys))"
+    return f"{column} IN (SELECT json_array_elements_text(CAST(:keys AS json)))"
 
 
-def key_list(sqlite: bool, keys: Iterable[str]) -> str | list[str]:
-    """The value for `:keys`: a PostgreSQL text array, or a JSON array SQLite's json_each unpacks."""
-    unique = sorted(set(keys))
-    return json.dumps(unique, ensure_ascii=False) if sqlite else unique
+def key_list(keys: Iterable[str]) -> str:
+    """The value for `:keys`: one JSON array, which both stores unpack (encoding it is a single C call, where
+    a PostgreSQL array parameter is dumped key by key in Python)."""
+    return json.dumps(sorted(set(keys)), ensure_ascii=False)
 
 
 class Instant(TypeDecorator):

@@ -97,6 +97,16 @@ def test_a_case_another_source_holds_is_neither_written_nor_recorded(store):
     assert history(store, "X1") == [(None, "accepted", T0, "medins-1")]
 
 
+def test_the_case_numbers_other_sources_hold_are_found_whatever_characters_they_have(store):
+    odd = ['X"2,\\n', "办件 3", "X'4"]
+    load(store, "medins-1", *(case(c, "accepted", T0, source="medins") for c in ["X1", *odd]), source="medins")
+    load(store, "hrss-1", case("H1", "accepted", T0))
+    with RunWriter(store, "hrss", "hrss-2") as writer:
+        held = writer.keys_held_by_other_sources(["X1", "H1", "H2", "X1", *odd])
+    # The unify step quarantines these (case_no_collision); hrss's own case and an unknown one are not held.
+    assert held == {c: "medins" for c in ["X1", *odd]}
+
+
 def test_staged_values_are_stored_as_a_plain_insert_stores_them(store):
     """Every type the loader stages (instants with microseconds and before 2000, money, text, NULLs) is
     stored exactly as SQLAlchemy's own INSERT of the same values stores it."""
