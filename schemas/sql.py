@@ -30,8 +30,20 @@ def key_in_list(sqlite: bool, column: str) -> str:
 
 def key_list(keys: Iterable[str]) -> str:
     """The value for `:keys`: one JSON array, which both stores unpack (encoding it is a single C call, where
-    a PostgreSQL array parameter is dumped key by key in Python)."""
-    return json.dumps(sorted(set(keys)), ensure_ascii=False)
+    a PostgreSQL array parameter is dumped key by key in Python).
+
+    A key no store can hold is left out, so that raw keys looked up before their record is checked never
+    fail the statement: one with a NUL character or a byte that was not UTF-8 (a lone surrogate).
+    """
+    return json.dumps(sorted({k for k in keys if "\x00" not in k and _encodable(k)}), ensure_ascii=False)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Instant(TypeDecorator):
