@@ -58,27 +58,48 @@ def copy(url: str, files: list[dict]) -> dict:
     return {"rows": rows}
 
 
-def floor(url: str, built_after: bool) -> dict:
-    """What writing the loaded cases into service_case costs PostgreSQL alone: the table's rows are set
-    aside (untimed), then timed: one INSERT … SELECT of them into the emptied table with its indexes kept, or
-    with its secondary indexes dropped first and built after (as a large merge does). The table ends as it
+def floor(url: str, built_after: bool, update: bool = False) -> dict:
+    """What writing the loaded cases into service_case costs the store alone (SQL, no Python per row): the
+    table's rows are set aside (untimed), then timed: one INSERT … SELECT of them into the emptied table with
+    its indexes kept, or with its secondary indexes dropped first and built after (as a large merge does),
+    in one transaction. With `update`, the table is not emptied: each row is rewritten with its own values
+    by one UPDATE … FROM (what a reload that changes every row costs at least). The table ends as it
     began."""
-    import psycopg
+    if url.startswith("sqlite:///"):
+        import sqlite3
 
-    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CREATE TEMP TABLE floor_rows AS SELECT * FROM service_case")
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                               "AND tbl_name = 'service_case' AND sql IS NOT NULL").fetchall()
+        empty = "DELETE FROM service_case"
+    else:
+        import psycopg
+
+        conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True)
         indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'service_case' "
-                               "AND indexname <> 'service_case_pkey'").fetchall() if built_after else []
-        conn.execute("TRUNCATE service_case CASCADE")
+                               "AND indexname <> 'service_case_pkey'").fetchall()
+        empty = "TRUNCATE service_case CASCADE"
+    try:
+        conn.execute("CREATE TEMP TABLE floor_rows AS SELECT * FROM service_case")
+        columns = [c[0] for c in conn.execute("SELECT * FROM floor_rows LIMIT 0").description]
+        if update:
+            assignments = ", ".join(f"{c} = f.{c}" for c in columns if c != "case_no")
+            write = f"UPDATE service_case SET {assignments} FROM floor_rows f WHERE service_case.case_no = f.case_no"
+        else:
+            conn.execute(empty)
+            write = "INSERT INTO service_case SELECT * FROM floor_rows"
+        indexes = indexes if built_after else []
         started = time.perf_counter()
-        with conn.transaction():
-            for name, _ in indexes:
-                conn.execute(f"DROP INDEX {name}")
-            rows = conn.execute("INSERT INTO service_case SELECT * FROM floor_rows").rowcount
-            for _, definition in indexes:
-                conn.execute(definition)
+        conn.execute("BEGIN")
+        for name, _ in indexes:
+            conn.execute(f"DROP INDEX {name}")
+        rows = conn.execute(write).rowcount
+        for _, definition in indexes:
+            conn.execute(definition)
+        conn.execute("COMMIT")
         seconds = time.perf_counter() - started
+    finally:
+        conn.close()
     return {"rows": rows, "timed_seconds": seconds}
 
 

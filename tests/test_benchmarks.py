@@ -83,8 +83,8 @@ def check_figures(out: str, report: dict, labels: list[str], rows: int) -> None:
 def test_hrss_first_load_and_both_reloads_against_copy(launched):
     out, (report,) = finished(launched, "hrss")
     check_figures(out, report, ["pipeline → PostgreSQL", "plain COPY", "reload, every row changed → PG",
-                                "reload, every row unchanged → PG", "floor: INSERT into service_case",
-                                "floor: same, indexes built after"], ROWS)
+                                "reload, every row unchanged → PG", "floor → PG: insert",
+                                "floor → PG: insert, index after", "floor → PG: update, index after"], ROWS)
     runs = runs_of(report)
     assert runs["pipeline → PostgreSQL"]["extra"]["inserted"] == ROWS
     changed, unchanged = runs["reload, every row changed → PG"], runs["reload, every row unchanged → PG"]
