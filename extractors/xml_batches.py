@@ -286,13 +286,16 @@ class XmlBatchReader:
         # Handlers cannot yield: the batches they fill wait here until the parser has taken its chunk.
         full: list[tuple[str, pa.RecordBatch]] = []
         batch_rows = self.batch_rows
-        depth, kind, position, row, text, in_text = 0, None, {}, [], [], False
+        depth, kind, position, row = 0, None, {}, []
+        # A field's text: its first piece, and all its pieces once there is more than one (rare: expat gives a
+        # text in one piece unless it outgrows the parser's buffer); no list per field for the collector to track.
+        text, pieces, in_text = None, None, False
 
         def start(tag, attributes):
-            nonlocal depth, kind, position, row, text, in_text
+            nonlocal depth, kind, position, row, text, pieces, in_text
             depth += 1
             if depth == 3:
-                text, in_text = [], True
+                text, pieces, in_text = None, None, True
             elif depth == 2:
                 kind = tag if tag in FIELDS else None
                 position = _POSITION.get(kind, {})
@@ -303,8 +306,15 @@ class XmlBatchReader:
                 in_text = False
 
         def data(chunk):
-            if in_text:
-                text.append(chunk)
+            nonlocal text, pieces
+            if not in_text:
+                return
+            if text is None:
+                text = chunk
+            elif pieces is None:
+                pieces = [text, chunk]
+            else:
+                pieces.append(chunk)
 
         def end(tag):
             nonlocal depth, row, in_text
@@ -312,7 +322,8 @@ class XmlBatchReader:
                 in_text = False
                 at = position.get(tag)
                 if at is not None:
-                    row[at] = "".join(text) or None  # empty is NULL; a repeated field: the last one wins
+                    # Empty is NULL; a repeated field: the last one wins.
+                    row[at] = (text if pieces is None else "".join(pieces)) or None
                 elif kind is not None:
                     unknown[f"{kind}/{_shown_tag(_tree_tag(tag))}"] += 1
             elif depth == 2:
@@ -580,10 +591,11 @@ class _Buffer:
         if self.masked:
             self.columns.append(MASKED_COLUMN)
         self.typed = reader.pseudonymize_typed if kind == "CASE" else None
+        self.row_type = pa.struct([(name, pa.string()) for name in self.columns])
         self._reset()
 
     def _reset(self) -> None:
-        self.rows: list[list[str | None]] = []
+        self.rows: list[tuple[str | None, ...]] = []
         self.index: list[int] = []
 
     def __len__(self) -> int:
@@ -597,12 +609,15 @@ class _Buffer:
             row[self.cert] = self.reader.pseudonymize(clear) if self.typed is None else self.typed(clear, cert_type)
         if self.masked:
             row.append(None if clear is None else self.reader.mask(clear, cert_type))
-        self.rows.append(row)
+        # A tuple of strings leaves the cyclic collector's view, so the rows held until flush do not set off
+        # full collections.
+        self.rows.append(tuple(row))
         self.index.append(index)
 
     def flush(self) -> pa.RecordBatch:
         n = len(self.index)
-        arrays = [pa.array(column, pa.string()) for column in zip(*self.rows)]
+        # Rows convert to Arrow in one pass as the fields of a struct, about twice as fast as column by column.
+        arrays = pa.array(self.rows, self.row_type).flatten()
         arrays += [pa.array([self.reader.batch.seq] * n, pa.int64()), pa.array(self.index, pa.int64()),
                    pa.array([self.verdict.generated] * n, pa.string())]
         batch = pa.RecordBatch.from_arrays(arrays, names=[*self.columns, *PROVENANCE])
