@@ -295,7 +295,7 @@ class XmlBatchReader:
             nonlocal depth, kind, position, row, text, pieces, in_text
             depth += 1
             if depth == 3:
-                text, pieces, in_text = None, None, True
+                in_text = True
             elif depth == 2:
                 kind = tag if tag in FIELDS else None
                 position = _POSITION.get(kind, {})
@@ -317,25 +317,23 @@ class XmlBatchReader:
                 pieces.append(chunk)
 
         def end(tag):
-            nonlocal depth, row, in_text
+            nonlocal depth, row, text, pieces, in_text
             if depth == 3:
-                in_text = False
                 at = position.get(tag)
                 if at is not None:
                     # Empty is NULL; a repeated field: the last one wins.
                     row[at] = (text if pieces is None else "".join(pieces)) or None
                 elif kind is not None:
                     unknown[f"{kind}/{_shown_tag(_tree_tag(tag))}"] += 1
+                text, pieces, in_text = None, None, False  # a clear number stays no longer than its element
             elif depth == 2:
                 if kind is None:
                     unknown[f"DATA/{_shown_tag(_tree_tag(tag))}"] += 1
                 else:
-                    index[kind] += 1
+                    number = index[kind] = index[kind] + 1
                     buffer = buffers.get(kind)
-                    if buffer is not None:
-                        buffer.add(row, index[kind])
-                        if len(buffer) >= batch_rows:
-                            full.append((stream_of[kind], buffer.flush()))
+                    if buffer is not None and buffer.add(row, number) >= batch_rows:
+                        full.append((stream_of[kind], buffer.flush()))
                 # The finished record, and with it any clear number, leaves memory here.
                 row = []
             depth -= 1
@@ -601,8 +599,9 @@ class _Buffer:
     def __len__(self) -> int:
         return len(self.index)
 
-    def add(self, row: list[str | None], index: int) -> None:
-        """Takes the row (the values of FIELDS[kind] in order, None for empty), keying its certificate number."""
+    def add(self, row: list[str | None], index: int) -> int:
+        """Takes the row (the values of FIELDS[kind] in order, None for empty), keying its certificate number;
+        the number of rows held."""
         clear = row[self.cert]
         cert_type = None if self.cert_type is None else row[self.cert_type]
         if clear is not None:
@@ -613,6 +612,7 @@ class _Buffer:
         # full collections.
         self.rows.append(tuple(row))
         self.index.append(index)
+        return len(self.index)
 
     def flush(self) -> pa.RecordBatch:
         n = len(self.index)
