@@ -242,7 +242,7 @@ def test_a_doctype_is_refused_unread(outbox, tmp_path, monkeypatch):
     secret_file.write_text(SECRET)
     prolog = '\ufeff<?xml version="1.0" encoding="UTF-8"?>\n<!-- 公安前置机 -->\n' + hostile_doctype(secret_file)
     drop(outbox, 1, doc(1, [case_xml(SXMC="&l8;", LXDH="&ext;")], prolog=prolog))
-    monkeypatch.setattr(xml_batches, "iterparse", lambda *a, **k: pytest.fail("a DOCTYPE reached the parser"))
+    monkeypatch.setattr(xml_batches, "feed_parser", lambda *a, **k: pytest.fail("a DOCTYPE reached the parser"))
 
     tracemalloc.start()
     tables, verdict = read(outbox)

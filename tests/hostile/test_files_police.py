@@ -130,7 +130,7 @@ def test_a_batch_number_far_beyond_the_last_is_one_gap_range_everywhere(store_ur
 def spy_on_parser(monkeypatch) -> dict:
     """Counts the bytes the XML parser is given."""
     seen = {"bytes": 0}
-    real = xml_batches.iterparse
+    real = xml_batches.feed_parser
 
     class Counting:
         def __init__(self, source):
@@ -141,7 +141,7 @@ def spy_on_parser(monkeypatch) -> dict:
             seen["bytes"] += len(data)
             return data
 
-    monkeypatch.setattr(xml_batches, "iterparse", lambda source, **kw: real(Counting(source), **kw))
+    monkeypatch.setattr(xml_batches, "feed_parser", lambda parser, source: real(parser, Counting(source)))
     return seen
 
 
