@@ -61,3 +61,17 @@ def mask_of(values: pa.Array) -> np.ndarray:
 
 def present(values: pa.Array) -> np.ndarray:
     return values.is_valid().to_numpy(zero_copy_only=False)
+
+
+def layout(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, n + 1 of them, as int64; the data bytes) of a string array, for byte-level checks in NumPy.
+    A NULL slot's bytes are whatever the array holds there: mask them with `present`."""
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset: values.offset + n + 1].astype(np.int64)
+    data = values.buffers()[2]
+    return offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+
+
+def fixed_width(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
+    """The bytes of `rows`, each exactly `width` bytes long, as a (rows, width) matrix."""
+    return data[offsets[rows][:, None] + np.arange(width)]
