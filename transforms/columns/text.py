@@ -6,10 +6,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# Python's str.strip() removes exactly these; RE2's \s knows only the ASCII ones.
-_PY_SPACE = "\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_EDGE_SPACE = f"^[{_PY_SPACE}]|[{_PY_SPACE}]$"
-_NULL_TOKENS = pa.array(["", "null", "NULL"])
+# What Python's str.strip() removes, by the length of its UTF-8 form: a value starting or ending with one
+# of these is stripped by str.strip() itself.
+_PY_SPACE = [c for c in map(chr, range(0x3001)) if c.isspace()]
+_SPACE_BYTES = {k: np.array(sorted(int.from_bytes(c.encode("utf-8"), "big") for c in _PY_SPACE
+                                   if len(c.encode("utf-8")) == k), dtype=np.int64) for k in (1, 2, 3)}
+_SPACE_1, _SPACE_LEAD, _SPACE_TRAIL = (np.zeros(256, dtype=bool) for _ in range(3))
+_SPACE_1[_SPACE_BYTES[1]] = True
+_SPACE_LEAD[[c >> 8 * (k - 1) for k in (2, 3) for c in _SPACE_BYTES[k]]] = True
+_SPACE_TRAIL[[c & 0xFF for k in (2, 3) for c in _SPACE_BYTES[k]]] = True
+_NULL_WORDS = np.frombuffer(b"nullNULL", dtype="<u4")
 
 
 def as_text(column: pa.Array | pa.ChunkedArray | None, n: int) -> pa.Array:
@@ -29,17 +35,35 @@ def unsliced(values: pa.Array) -> pa.Array:
 
 def strip_null(values: pa.Array) -> pa.Array:
     """`null_if_blank` over a column: stripped as str.strip() strips, NULL for "", null, NULL."""
-    edged = pc.fill_null(pc.match_substring_regex(values, _EDGE_SPACE), False)
-    if pc.any(edged).as_py():
-        rows = np.flatnonzero(edged.to_numpy(zero_copy_only=False))
+    values = unsliced(values)
+    edged = present(values) & _edge_space(*layout(values))
+    if edged.any():
+        rows = np.flatnonzero(edged)
         stripped = [v.strip() for v in values.take(pa.array(rows)).to_pylist()]
-        values = pc.replace_with_mask(values, edged, pa.array(stripped, pa.string()))
-    return pc.if_else(pc.is_in(values, value_set=_NULL_TOKENS), pa.scalar(None, pa.string()), values)
+        values = pc.replace_with_mask(values, pa.array(edged), pa.array(stripped, pa.string()))
+    offsets, data = layout(values)
+    valid = present(values)
+    lengths = np.diff(offsets)
+    blank = valid & (lengths == 0)
+    four = np.flatnonzero(valid & (lengths == 4))
+    if len(four):
+        word = fixed_width(offsets, data, four, 4).copy().view("<u4")[:, 0]
+        blank[four[np.isin(word, _NULL_WORDS)]] = True
+    if not blank.any():
+        return values
+    validity = pa.py_buffer(np.packbits(valid & ~blank, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), len(values), [validity, *values.buffers()[1:]])
 
 
 def holds_nul(values: pa.Array) -> np.ndarray:
     """U+0000, which PostgreSQL refuses in text (an Arrow string can hold no lone surrogate)."""
-    return pc.fill_null(pc.match_substring(values, "\x00"), False).to_numpy(zero_copy_only=False)
+    offsets, data = layout(values)
+    out = np.zeros(len(values), dtype=bool)
+    if not len(values):
+        return out
+    at = np.flatnonzero(data[offsets[0]: offsets[-1]] == 0) + offsets[0]
+    out[np.searchsorted(offsets, at, side="right") - 1] = True
+    return out & present(values)
 
 
 def per_distinct(values: pa.Array, fn: Callable, rows: np.ndarray | None = None) -> list:
@@ -61,6 +85,29 @@ def mask_of(values: pa.Array) -> np.ndarray:
 
 def present(values: pa.Array) -> np.ndarray:
     return values.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _edge_space(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Values whose first or last character is one str.strip() removes. Valid UTF-8: a lead byte k bytes
+    before the end starts the last character when that is a k-byte one."""
+    n = len(offsets) - 1
+    if not len(data):
+        return np.zeros(n, dtype=bool)
+    lengths, last = np.diff(offsets), len(data) - 1
+    some = lengths > 0
+    first, end = data[np.minimum(offsets[:-1], last)], data[np.clip(offsets[1:] - 1, 0, last)]
+    out = some & (_SPACE_1[first] | _SPACE_1[end])
+    rows = np.flatnonzero(some & (_SPACE_LEAD[first] | _SPACE_TRAIL[end]))
+    if not len(rows):
+        return out
+    starts, ends, lengths = offsets[rows], offsets[rows + 1], lengths[rows]
+    for k in (2, 3):
+        for at in (starts, ends - k):
+            code = np.zeros(len(rows), dtype=np.int64)
+            for j in range(k):
+                code = code << 8 | data[np.clip(at + j, 0, last)]
+            out[rows] |= (lengths >= k) & np.isin(code, _SPACE_BYTES[k])
+    return out
 
 
 def layout(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
