@@ -21,7 +21,7 @@ from schemas.findings import FINDINGS
 from transforms.columns import identity, masks
 from transforms.columns.codes import code_map
 from transforms.columns.numbers import parse_fees, parse_ints
-from transforms.columns.text import as_text, holds_nul, per_distinct, present, strip_null, unsliced
+from transforms.columns.text import as_text, holds_nul, per_distinct_array, present, strip_null, unsliced
 from transforms.columns.times import INSTANT, parse_times
 from transforms.identifiers import normalize_impl_code
 from transforms.pii import describe_value
@@ -255,9 +255,9 @@ def _cases(read: _Batch, held: dict[str, str]) -> dict:
     """The unified case columns; fields are read, and so fail, in the order a record's were."""
     ctx, n = read.ctx, read.n
     applicant = _applicant(read)
-    impl = per_distinct(read.get("impl_code"), lambda v: normalize_impl_code(v) if v else None)
+    impl = per_distinct_array(read.get("impl_code"), normalize_impl_code, pa.string())
     ascii_names = ctx.options.get("item_name_ascii")
-    items = per_distinct(read.get("item_name"), lambda v: to_ascii_width(v) if v and ascii_names else v)
+    items = per_distinct_array(read.get("item_name"), to_ascii_width, pa.string()) if ascii_names else read.get("item_name")
     regions = pc.utf8_slice_codeunits(read.get("region_code"), 0, 6)  # 340603000000 names the county 340603
     version = read.integer("source_version")
     case_type, case_type_unknown = read.code("case_type", required=False)

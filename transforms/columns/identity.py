@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import per_distinct
+from transforms.columns.text import per_distinct_array
 from transforms.identifiers import USCC_ALPHABET, normalize_cert
 from transforms.keyed import PseudonymKey, as_pseudonym_key
 from transforms.pii import mask_id_card, mask_other_cert, value_shape
@@ -29,6 +29,9 @@ _FIFTEEN_DIGITS = "^[0-9]{15}$"
 _UNIT_PREFIXES = pa.array(["11", "12", "51", "52", "53", "91", "92"])
 _UNIT_TYPES = np.array([5, 3, 4, 4, 4, 2, 7, 6], dtype=np.int64)
 OTHER_ORG = 6
+# Pseudonyms computed in earlier batches, per key: a deployment has one key, tests a few.
+_PSEUDONYMS: dict[PseudonymKey, dict[str, str | None]] = {}
+_KEYS_KEPT = 4
 
 
 def normalize(numbers: pa.Array) -> pa.Array:
@@ -39,8 +42,8 @@ def normalize(numbers: pa.Array) -> pa.Array:
     if not wide.any():
         return upper
     rows = np.flatnonzero(wide)
-    fixed = per_distinct(numbers, lambda v: normalize_cert(v, upgrade_15=False), rows)
-    return pc.replace_with_mask(upper, pa.array(wide), pa.array(fixed, pa.string()))
+    fixed = per_distinct_array(numbers, lambda v: normalize_cert(v, upgrade_15=False), pa.string(), rows)
+    return pc.replace_with_mask(upper, pa.array(wide), fixed)
 
 
 def upgrade_15(numbers: pa.Array, eligible: np.ndarray) -> pa.Array:
@@ -104,7 +107,10 @@ def unit_types(numbers: pa.Array) -> np.ndarray:
 def pseudonyms(key: PseudonymKey | bytes, numbers: pa.Array) -> pa.Array:
     """Keyed hash of each (normalized) number, computed once per distinct number: a person recurs."""
     key = as_pseudonym_key(key)
-    return pa.array(per_distinct(numbers, lambda v: key.hex(v.encode("utf-8")) if v else None), pa.string())
+    if key not in _PSEUDONYMS and len(_PSEUDONYMS) >= _KEYS_KEPT:
+        _PSEUDONYMS.clear()
+    return per_distinct_array(numbers, lambda v: key.hex(v.encode("utf-8")) if v else None, pa.string(),
+                              memo=_PSEUDONYMS.setdefault(key, {}))
 
 
 def mask_ids(numbers: pa.Array) -> pa.Array:

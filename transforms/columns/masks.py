@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import per_distinct
+from transforms.columns.text import distinct, per_distinct_array, remembered
 from transforms.pii import is_phone_number, mask_free_text, mask_person_name, mask_phone
 
 # A name all of CJK ideographs or all of ASCII letters: no separator to keep in place, every character counts.
@@ -13,6 +13,9 @@ _PLAIN_NAME = r"^(?:[\x{4e00}-\x{9fff}]+|[A-Za-z]+)$"
 _MOBILE = r"^1[3-9][0-9]{9}$"
 # Free text without any decimal digit holds no number to mask.
 _DIGIT = r"\p{Nd}"
+# Masks computed in earlier batches: an applicant recurs.
+_NAMES: dict[str, str] = {}
+_PHONES: dict[str, tuple[str, bool]] = {}
 
 
 def mask_names(names: pa.Array, personal: np.ndarray) -> pa.Array:
@@ -25,7 +28,7 @@ def mask_names(names: pa.Array, personal: np.ndarray) -> pa.Array:
     if fancy.any():
         rows = np.flatnonzero(fancy)
         masked = pc.replace_with_mask(plain, pa.array(fancy),
-                                      pa.array(per_distinct(names, mask_person_name, rows), pa.string()))
+                                      per_distinct_array(names, mask_person_name, pa.string(), rows, _NAMES))
     return pc.if_else(pa.array(personal), masked, names)
 
 
@@ -38,9 +41,10 @@ def phones(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     other = ~mobile & values.is_valid().to_numpy(zero_copy_only=False)
     if other.any():
         rows = np.flatnonzero(other)
-        both = per_distinct(values, lambda v: (mask_phone(v), not is_phone_number(v)), rows)
-        masked = pc.replace_with_mask(masked, pa.array(other), pa.array([b[0] for b in both], pa.string()))
-        malformed[rows] = [b[1] for b in both]
+        found, indices = distinct(values, rows)
+        both = remembered(found, lambda v: (mask_phone(v), not is_phone_number(v)), _PHONES)
+        masked = pc.replace_with_mask(masked, pa.array(other), pa.array([b[0] for b in both], pa.string()).take(indices))
+        malformed[rows] = np.array([b[1] for b in both], dtype=bool)[indices.to_numpy()]
     return masked, malformed
 
 
@@ -50,8 +54,7 @@ def mask_texts(values: pa.Array) -> pa.Array:
     if not digits.any():
         return values
     rows = np.flatnonzero(digits)
-    return pc.replace_with_mask(values, pa.array(digits),
-                                pa.array(per_distinct(values, mask_free_text, rows), pa.string()))
+    return pc.replace_with_mask(values, pa.array(digits), per_distinct_array(values, mask_free_text, pa.string(), rows))
 
 
 def _head(values: pa.Array, keep: pa.Array) -> pa.Array:

@@ -15,6 +15,7 @@ _SPACE_1, _SPACE_LEAD, _SPACE_TRAIL = (np.zeros(256, dtype=bool) for _ in range(
 _SPACE_1[_SPACE_BYTES[1]] = True
 _SPACE_LEAD[[c >> 8 * (k - 1) for k in (2, 3) for c in _SPACE_BYTES[k]]] = True
 _SPACE_TRAIL[[c & 0xFF for k in (2, 3) for c in _SPACE_BYTES[k]]] = True
+_MEMO_LIMIT = 1 << 16
 _NULL_WORDS = np.frombuffer(b"nullNULL", dtype="<u4")
 
 
@@ -76,6 +77,37 @@ def per_distinct(values: pa.Array, fn: Callable, rows: np.ndarray | None = None)
     table = np.empty(len(results), dtype=object)
     table[:] = results
     return table[indices].tolist() if len(indices) else []
+
+
+def distinct(values: pa.Array, rows: np.ndarray | None = None) -> tuple[list, pa.Array]:
+    """(the distinct values of `values`, or of its `rows`, NULL left out; each row's index into them, NULL
+    for NULL)."""
+    if rows is not None:
+        values = values.take(pa.array(rows, pa.int64()))
+    encoded = values.dictionary_encode()
+    return encoded.dictionary.to_pylist(), encoded.indices
+
+
+def per_distinct_array(values: pa.Array, fn: Callable, type_: pa.DataType, rows: np.ndarray | None = None,
+                       memo: dict | None = None) -> pa.Array:
+    """fn applied once per distinct value of `values`, or of its `rows`, as an array of `type_`; NULL stays
+    NULL. `memo`: results kept from earlier batches, for an `fn` whose result depends on its argument alone
+    (people recur from one batch to the next)."""
+    found, indices = distinct(values, rows)
+    return pa.array([fn(v) for v in found] if memo is None else remembered(found, fn, memo), type_).take(indices)
+
+
+def remembered(found: list, fn: Callable, memo: dict) -> list:
+    """fn of each value, from `memo` where an earlier batch computed it; the memo starts over when full."""
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+    out = []
+    for value in found:
+        result = memo.get(value, memo)  # the memo itself: no result can be it
+        if result is memo:
+            result = memo[value] = fn(value)
+        out.append(result)
+    return out
 
 
 def mask_of(values: pa.Array) -> np.ndarray:
