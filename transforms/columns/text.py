@@ -40,7 +40,7 @@ def strip_null(values: pa.Array) -> pa.Array:
     edged = present(values) & _edge_space(*layout(values))
     if edged.any():
         rows = np.flatnonzero(edged)
-        stripped = [v.strip() for v in values.take(pa.array(rows)).to_pylist()]
+        stripped = [v.strip() for v in values.take(pa.array(rows)).to_numpy(zero_copy_only=False).tolist()]
         values = pc.replace_with_mask(values, pa.array(edged), pa.array(stripped, pa.string()))
     offsets, data = layout(values)
     valid = present(values)
@@ -72,7 +72,7 @@ def per_distinct(values: pa.Array, fn: Callable, rows: np.ndarray | None = None)
     if rows is not None:
         values = values.take(pa.array(rows, pa.int64()))
     encoded = values.dictionary_encode(null_encoding="encode")
-    results = [fn(v) for v in encoded.dictionary.to_pylist()]
+    results = [fn(v) for v in encoded.dictionary.to_numpy(zero_copy_only=False).tolist()]
     indices = encoded.indices.to_numpy(zero_copy_only=False)
     table = np.empty(len(results), dtype=object)
     table[:] = results
@@ -85,7 +85,7 @@ def distinct(values: pa.Array, rows: np.ndarray | None = None) -> tuple[list, pa
     if rows is not None:
         values = values.take(pa.array(rows, pa.int64()))
     encoded = values.dictionary_encode()
-    return encoded.dictionary.to_pylist(), encoded.indices
+    return encoded.dictionary.to_numpy(zero_copy_only=False).tolist(), encoded.indices
 
 
 def per_distinct_array(values: pa.Array, fn: Callable, type_: pa.DataType, rows: np.ndarray | None = None,
