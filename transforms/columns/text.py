@@ -153,4 +153,8 @@ def layout(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def fixed_width(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
     """The bytes of `rows`, each exactly `width` bytes long, as a (rows, width) matrix."""
-    return data[offsets[rows][:, None] + np.arange(width)]
+    if len(data) < width:
+        return np.zeros((0, width), dtype=np.uint8)
+    # Every run of `width` bytes as a row of a view: picking the rows copies whole runs, not single bytes.
+    runs = np.lib.stride_tricks.as_strided(data, shape=(len(data) - width + 1, width), strides=(1, 1))
+    return runs[offsets[rows]]

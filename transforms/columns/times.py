@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import fixed_width, layout, per_distinct, present
+from transforms.columns.text import distinct, fixed_width, layout, present
 from transforms.values import BadValue, parse_beijing_time
 
 INSTANT = pa.timestamp("us", tz="UTC")
@@ -16,6 +16,10 @@ _BEIJING_US = 8 * 3600 * 1_000_000
 # 1000 keeps the UTC form in years 1–9999. A value whose parts name no real date and time (30 February, a
 # 60th second) is left to the scalar parser, which refuses it.
 _WALL_CLOCK = {"datetime_seconds": "N999-99-99 99:99:99", "date_only": "N999-99-99"}
+# Per position of a template: (lowest byte allowed, highest minus lowest).
+_TEMPLATE_BYTES = {template: [(np.uint8(ord(low)), np.uint8(ord(high) - ord(low)))
+                              for low, high in ({"N": "19", "9": "09"}.get(c, c + c) for c in template)]
+                   for template in _WALL_CLOCK.values()}
 # yyyy/M/d H:mm: its parts read as the wall-clock forms' are.
 _SLASH = r"^(?P<y>[1-9][0-9]{3})/(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2}) (?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})$"
 _EPOCH_MS = "^-?[0-9]{1,15}$"
@@ -33,10 +37,13 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
     """
     n = len(values)
     micros = np.zeros(n, dtype=np.int64)
-    todo = present(values) & ~_mask(pc.is_in(values, value_set=_ZERO_DATES))
-    done = np.zeros(n, dtype=bool)
     offsets, data = layout(values)
     lengths = np.diff(offsets)
+    todo = present(values)
+    zero = np.flatnonzero(todo & ((lengths == 19) | (lengths == 10)) & (_first_bytes(offsets, data) == ord("0")))
+    if len(zero):  # a zero date has the length of a wall-clock form and starts with 0
+        todo[zero] = ~_mask(pc.is_in(values.take(pa.array(zero)), value_set=_ZERO_DATES))
+    done = np.zeros(n, dtype=bool)
     for name in formats:
         if not todo.any():
             break
@@ -61,36 +68,46 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
                 micros[good] = ms[same] * 1000
                 done[good] = True
                 todo[good] = False
-    errors: dict[int, BadValue] = {}
     rest = np.flatnonzero(todo)
-    if len(rest):
-        formats = list(formats)
-        for row, parsed in zip(rest, per_distinct(values, lambda v: _scalar(v, formats), rest)):
-            if isinstance(parsed, BadValue):
-                errors[int(row)] = parsed
-            elif parsed is not None:
-                micros[row] = _micros(parsed)
-                done[row] = True
+    errors = _scalar_rows(values, rest, formats, micros, done) if len(rest) else {}
     instants = pa.array(micros, pa.int64(), mask=~done).cast(INSTANT)
     return instants, errors
+
+
+def _scalar_rows(values: pa.Array, rows: np.ndarray, formats: list[str], micros: np.ndarray,
+                 done: np.ndarray) -> dict[int, BadValue]:
+    """The scalar parser over the distinct values of `rows`, into `micros`; row → BadValue of those it refuses."""
+    found, indices = distinct(values, rows)
+    parsed = [_scalar(v, list(formats)) for v in found]
+    index = indices.to_numpy()
+    read = np.array([isinstance(p, datetime) for p in parsed], dtype=bool)[index]
+    micros[rows[read]] = np.array([_micros(p) if isinstance(p, datetime) else 0 for p in parsed],
+                                  dtype=np.int64)[index][read]
+    done[rows[read]] = True
+    bad = np.array([isinstance(p, BadValue) for p in parsed], dtype=bool)[index]
+    return {int(row): parsed[k] for row, k in zip(rows[bad], index[bad])}
 
 
 def _wall_clock_parts(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray,
                       template: str) -> tuple[np.ndarray, list[np.ndarray]]:
     """(the `rows` whose bytes fit `template`, their year, month, day, hour, minute and second)."""
-    matrix = fixed_width(offsets, data, rows, len(template))
-    shape = np.frombuffer(template.encode("ascii"), dtype=np.uint8)
-    digit = (matrix >= 0x30) & (matrix <= 0x39)
-    fits = np.where(shape == ord("9"), digit, np.where(shape == ord("N"), digit & (matrix != 0x30), matrix == shape))
-    ok = fits.all(axis=1)
-    d = matrix[ok].astype(np.int64) - 0x30
-    zero = np.zeros(len(d), dtype=np.int64)
-    parts = [d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3], d[:, 5] * 10 + d[:, 6], d[:, 8] * 10 + d[:, 9]]
-    if len(template) > 10:
-        parts += [d[:, 11] * 10 + d[:, 12], d[:, 14] * 10 + d[:, 15], d[:, 17] * 10 + d[:, 18]]
-    else:
-        parts += [zero, zero, zero]
-    return rows[ok], parts
+    # One row per byte position: a check or a digit is one NumPy operation over all the values.
+    by_position = np.ascontiguousarray(fixed_width(offsets, data, rows, len(template)).T)
+    fits = np.ones(len(rows), dtype=bool)
+    for at, (low, span) in enumerate(_TEMPLATE_BYTES[template]):
+        fits &= (by_position[at] - low) <= span  # uint8: a byte below `low` wraps above any span
+    digits = by_position - np.uint8(0x30)
+
+    def number(start: int, end: int) -> np.ndarray:
+        value = digits[start].astype(np.int64)
+        for at in range(start + 1, end):
+            value = value * 10 + digits[at]
+        return value[fits]
+
+    parts = [number(0, 4), number(5, 7), number(8, 10)]
+    zero = np.zeros(int(fits.sum()), dtype=np.int64)
+    parts += [number(11, 13), number(14, 16), number(17, 19)] if len(template) > 10 else [zero, zero, zero]
+    return rows[fits], parts
 
 
 def _store(rows: np.ndarray, parts: list[np.ndarray], micros: np.ndarray, done: np.ndarray,
@@ -116,6 +133,11 @@ def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     of_era = year - era * 400
     of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
     return era * 146_097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719_468
+
+
+def _first_bytes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Each value's first byte (anything for an empty value)."""
+    return data[np.minimum(offsets[:-1], len(data) - 1)] if len(data) else np.zeros(len(offsets) - 1, np.uint8)
 
 
 def _mask(values: pa.Array) -> np.ndarray:
