@@ -59,9 +59,7 @@ def unify_columnar(batch: pa.RecordBatch | pa.Table, ctx: Context,
 
 def _filtered(values, keep: pa.Array, kept: np.ndarray, type_: pa.DataType) -> pa.Array:
     if isinstance(values, np.ndarray):
-        return pa.array(values[kept].tolist(), type_)
-    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return pa.array(np.asarray(values, dtype=object)[kept].tolist(), type_)
+        return pa.array(values[kept], type_)
     return values.filter(keep).cast(type_)
 
 
@@ -165,9 +163,9 @@ class _Batch:
             self.fail([row % self.n], e.reason, lambda _, f=field, e=e: f"{self.ctx.fields[f]} ({f}): {e}")
         return [by_field.get(f, pa.nulls(self.n, INSTANT)) for f in fields]
 
-    def integer(self, field: str, minimum: int | None = None) -> list:
+    def integer(self, field: str, minimum: int | None = None) -> pa.Array:
         if field not in self.ctx.fields:
-            return [None] * self.n
+            return pa.nulls(self.n, pa.int64())
         values, errors = parse_ints(self.get(field), minimum)
         self.bad_values(field, errors)
         return values
@@ -276,7 +274,7 @@ def _cases(read: _Batch, held: dict[str, str]) -> dict:
         "case_no": read.get("case_no"),
         "source_system": pa.array([ctx.source] * n, pa.string()),
         "source_record_id": read.get("source_record_id"),
-        "source_version": [1 if v is None else v for v in version],
+        "source_version": pc.fill_null(version, 1),
         "impl_code": impl,
         "item_name": items,
         "case_type": read.unified("case_type", case_type),
@@ -307,11 +305,13 @@ def _flag(read: _Batch, field: str, finding: str) -> np.ndarray:
     finding (the contract quarantines unknown status, channel, applicant type and score codes only)."""
     index, unknown = read.code(field, required=False)
     read.finding(finding, unknown)
-    values = read.unified(field, index)
-    return np.array([bool(v) for v in values.tolist()], dtype=bool)
+    if field not in read.ctx.fields:
+        return np.zeros(read.n, dtype=bool)
+    truth = [bool(v) for v in code_map(read.ctx.codes[field]).values.tolist()]
+    return np.array(truth + [False], dtype=bool)[index]  # index -1: no code, false
 
 
-def _promise_days(read: _Batch) -> list:
+def _promise_days(read: _Batch) -> pa.Array:
     """承诺时限 in working days: n 自然日 → (5n + 6) div 7, h 小时 → (h + 7) div 8. A negative time limit is no
     time limit at all: quarantined (out_of_range) like one beyond the store's integer range. A unit the map
     does not know cannot be converted: NULL with a finding."""
@@ -320,19 +320,11 @@ def _promise_days(read: _Batch) -> list:
         return days
     index, unknown = read.code("promise_unit", required=False)
     units = read.unified("promise_unit", index)
-    unknown &= np.array([d is not None for d in days], dtype=bool)
+    unknown &= present(days)
     read.finding("unknown_promise_unit", unknown)
-    out = []
-    for d, unit, bad in zip(days, units.tolist(), unknown.tolist()):
-        if d is None or bad:
-            out.append(None)
-        elif unit == "natural_days":
-            out.append((5 * d + 6) // 7)
-        elif unit == "hours":
-            out.append((d + 7) // 8)
-        else:
-            out.append(d)
-    return out
+    d = pc.fill_null(days, 0).to_numpy()
+    working = np.where(units == "natural_days", (5 * d + 6) // 7, np.where(units == "hours", (d + 7) // 8, d))
+    return pa.array(working, pa.int64(), mask=~present(days) | unknown)
 
 
 def _required(read: _Batch, columns: dict) -> None:
@@ -436,7 +428,7 @@ def _in(values: np.ndarray, allowed) -> np.ndarray:
 
 
 def _pseudonymized(read: _Batch, keys: pa.Array, types: np.ndarray, cert_type: np.ndarray,
-                   uscc_type: np.ndarray) -> tuple[list, list]:
+                   uscc_type: np.ndarray) -> tuple[pa.Array, pa.Array]:
     """A source whose reader pseudonymized the number (police): it checked the number and says so in the mask."""
     ctx = read.ctx
     column = ctx.fields.get("applicant_cert")
@@ -448,14 +440,14 @@ def _pseudonymized(read: _Batch, keys: pa.Array, types: np.ndarray, cert_type: n
     declared[unknown & personal_applicant], declared[unknown & ~personal_applicant] = "999", "099"
     read.finding("unknown_cert_type", unknown)
     out_keys, out_masked = [None] * read.n, [None] * read.n
-    for row, (key, masked) in enumerate(zip(keys.to_pylist(), read.get("applicant_cert_masked").to_pylist())):
+    for row, (key, masked) in enumerate(zip(_values(keys), _values(read.get("applicant_cert_masked")))):
         found = pseudonymized_identity(key, masked, declared[row])
         if isinstance(found, Refused):
             read.fail([row], found.reason, lambda _, d=found.detail: f"{column} {d}")
         elif found is not None:
             unit_type, cert_type[row], out_keys[row], out_masked[row] = found
             uscc_type[row] = -1 if unit_type is None else unit_type
-    return out_keys, out_masked
+    return pa.array(out_keys, pa.string()), pa.array(out_masked, pa.string())
 
 
 def _evaluations(read: _Batch, held: dict[str, str]) -> dict:
@@ -480,8 +472,8 @@ def _evaluations(read: _Batch, held: dict[str, str]) -> dict:
         "source_system": pa.array([ctx.source] * n, pa.string()),
         "eval_no": read.get("eval_no"),
         "case_no": read.get("case_no"),
-        "source_version": [1 if v is None else v for v in version],
-        "assess_number": [1 if v is None else v for v in assess_number],
+        "source_version": pc.fill_null(version, 1),
+        "assess_number": pc.fill_null(assess_number, 1),
         "score": read.unified("score", score),
         "score_raw": read.raw("score"),
         "channel": channel,
@@ -514,3 +506,8 @@ def _evaluator_keys(read: _Batch) -> pa.Array:
         keys = identity.pseudonyms(read.ctx.pii_key, chosen)
     read.finding("invalid_evaluator_cert", has & ~present(keys))
     return keys
+
+
+def _values(column: pa.Array) -> list:
+    """A column as Python values; to_numpy makes no Arrow scalar per value as to_pylist does."""
+    return column.to_numpy(zero_copy_only=False).tolist()
