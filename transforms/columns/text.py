@@ -1,6 +1,7 @@
 """Trimming, the contracts' NULL spellings, text the store cannot keep, and per-distinct fallbacks."""
 
 from collections.abc import Callable
+from itertools import repeat
 
 import numpy as np
 import pyarrow as pa
@@ -100,12 +101,9 @@ def remembered(found: list, fn: Callable, memo: dict) -> list:
     """fn of each value, from `memo` where an earlier batch computed it; the memo starts over when full."""
     if len(memo) > _MEMO_LIMIT:
         memo.clear()
-    out = []
-    for value in found:
-        result = memo.get(value, memo)  # the memo itself: no result can be it
-        if result is memo:
-            result = memo[value] = fn(value)
-        out.append(result)
+    out = list(map(memo.get, found, repeat(memo)))  # the memo itself where it has none: no result can be it
+    for at in [at for at, result in enumerate(out) if result is memo]:
+        out[at] = memo[found[at]] = fn(found[at])
     return out
 
 
