@@ -47,20 +47,21 @@ def unify_columnar(batch: pa.RecordBatch | pa.Table, ctx: Context,
     columns = (_cases if ctx.stream == "cases" else _evaluations)(read, held_elsewhere or {})
     kept = ~read.defect & ~read.rejected
     schema = UNIFIED_BATCH_SCHEMAS[ctx.stream]
-    keep = pa.array(kept)
     columns["delivery_order"] = read.delivery_order()
-    rows = pa.table({name: _filtered(columns[name], keep, kept, field.type) for name, field in
-                     zip(schema.names, schema)}, schema=schema)
+    # One filter over the whole table, none when every record loads (an API page, most file batches).
+    rows = pa.Table.from_arrays([_typed(columns[name], field.type) for name, field in zip(schema.names, schema)],
+                                schema=schema)
+    rows = rows if kept.all() else rows.filter(pa.array(kept))
     # Every check the stream's fields allow is present, with 0 when it found nothing; loaded rows only.
     findings = {(reason, FINDINGS[reason].column): int((read.found[reason] & kept).sum()) if reason in read.found
                 else 0 for reason in read.checks()}
     return Unified(rows, read.rejects(columns["delivery_order"]), findings)
 
 
-def _filtered(values, keep: pa.Array, kept: np.ndarray, type_: pa.DataType) -> pa.Array:
+def _typed(values, type_: pa.DataType) -> pa.Array:
     if isinstance(values, np.ndarray):
-        return pa.array(values[kept], type_)
-    return values.filter(keep).cast(type_)
+        return pa.array(values, type_)
+    return values if values.type == type_ else values.cast(type_)
 
 
 class _Batch:
