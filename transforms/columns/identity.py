@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import fixed_width, layout, per_distinct_array, present
+from transforms.columns.text import fixed_width, layout, mask_of, per_distinct_array, present
 from transforms.identifiers import USCC_ALPHABET, normalize_cert
 from transforms.keyed import PseudonymKey, as_pseudonym_key
 
@@ -39,7 +39,7 @@ def normalize(numbers: pa.Array) -> pa.Array:
     """`normalize_cert` without the 15-digit upgrade, over stripped numbers: ASCII ones by `utf8_upper`,
     others (full-width digits, U+3000) by the scalar function once per distinct value."""
     upper = pc.utf8_upper(numbers)
-    wide = ~_mask(pc.string_is_ascii(numbers)) & numbers.is_valid().to_numpy(zero_copy_only=False)
+    wide = ~mask_of(pc.string_is_ascii(numbers)) & present(numbers)
     if not wide.any():
         return upper
     rows = np.flatnonzero(wide)
@@ -132,10 +132,6 @@ def mask_others(numbers: pa.Array) -> pa.Array:
     kept = pc.binary_join_element_wise(pc.utf8_slice_codeunits(numbers, 0, 2), hidden,
                                        pc.utf8_slice_codeunits(numbers, -2), "")
     return pc.if_else(short, pc.binary_repeat("*", length), kept)
-
-
-def _mask(values: pa.Array) -> np.ndarray:
-    return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
 
 
 def _shaped(numbers: pa.Array, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

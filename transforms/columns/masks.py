@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import distinct, per_distinct_array, remembered
+from transforms.columns.text import distinct, mask_of, per_distinct_array, present, remembered
 from transforms.pii import is_phone_number, mask_free_text, mask_person_name, mask_phone
 
 # A name all of CJK ideographs or all of ASCII letters: no separator to keep in place, every character counts.
@@ -23,7 +23,7 @@ def mask_names(names: pa.Array, personal: np.ndarray) -> pa.Array:
     length = pc.utf8_length(names)
     keep = pc.if_else(pc.less_equal(length, 1), 0, pc.if_else(pc.less_equal(length, 3), 1, 2))
     plain = pc.binary_join_element_wise(_head(names, keep), pc.binary_repeat("*", pc.subtract(length, keep)), "")
-    fancy = personal & names.is_valid().to_numpy(zero_copy_only=False) & ~_matches(names, _PLAIN_NAME)
+    fancy = personal & present(names) & ~_matches(names, _PLAIN_NAME)
     masked = plain
     if fancy.any():
         rows = np.flatnonzero(fancy)
@@ -38,7 +38,7 @@ def phones(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 3), "****",
                                          pc.utf8_slice_codeunits(values, 7), "")
     malformed = np.zeros(len(values), dtype=bool)
-    other = ~mobile & values.is_valid().to_numpy(zero_copy_only=False)
+    other = ~mobile & present(values)
     if other.any():
         rows = np.flatnonzero(other)
         found, indices = distinct(values, rows)
@@ -64,4 +64,4 @@ def _head(values: pa.Array, keep: pa.Array) -> pa.Array:
 
 
 def _matches(values: pa.Array, pattern: str) -> np.ndarray:
-    return pc.fill_null(pc.match_substring_regex(values, pattern), False).to_numpy(zero_copy_only=False)
+    return mask_of(pc.match_substring_regex(values, pattern))

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import distinct, per_distinct
+from transforms.columns.text import distinct, ints_or, per_distinct
 from transforms.values import BadValue, parse_int, parse_money
 
 MONEY = pa.decimal128(16, 2)
@@ -24,7 +24,7 @@ def parse_ints(values: pa.Array, minimum: int | None = None) -> tuple[pa.Array, 
     parsed = [_scalar(parse_int, v) if minimum is None else _scalar(parse_int, v, minimum) for v in found]
     numbers = pa.array([None if isinstance(p, BadValue) else p for p in parsed], pa.int64()).take(indices)
     bad = np.array([isinstance(p, BadValue) for p in parsed] + [False], dtype=bool)
-    index = pc.fill_null(indices, -1).to_numpy()  # -1: NULL, the trailing False
+    index = ints_or(indices, -1)  # -1: NULL, the trailing False
     rows = np.flatnonzero(bad[index])
     return numbers, {int(row): parsed[index[row]] for row in rows}
 

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import distinct, fixed_width, layout, present
+from transforms.columns.text import distinct, fixed_width, layout, mask_of, present
 from transforms.values import BadValue, parse_beijing_time
 
 INSTANT = pa.timestamp("us", tz="UTC")
@@ -42,7 +42,7 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
     todo = present(values)
     zero = np.flatnonzero(todo & ((lengths == 19) | (lengths == 10)) & (_first_bytes(offsets, data) == ord("0")))
     if len(zero):  # a zero date has the length of a wall-clock form and starts with 0
-        todo[zero] = ~_mask(pc.is_in(values.take(pa.array(zero)), value_set=_ZERO_DATES))
+        todo[zero] = ~mask_of(pc.is_in(values.take(pa.array(zero)), value_set=_ZERO_DATES))
     done = np.zeros(n, dtype=bool)
     for name in formats:
         if not todo.any():
@@ -59,7 +59,7 @@ def parse_times(values: pa.Array, formats: list[str]) -> tuple[pa.Array, dict[in
                 parts = [p.cast(pa.int64()).to_numpy() for p in found.filter(pa.array(hit)).flatten()]
                 _store(rows[hit], parts + [np.zeros(int(hit.sum()), dtype=np.int64)], micros, done, todo)
         elif name == "epoch_ms":
-            hit = todo & _mask(pc.match_substring_regex(values, _EPOCH_MS))
+            hit = todo & mask_of(pc.match_substring_regex(values, _EPOCH_MS))
             if hit.any():
                 rows = np.flatnonzero(hit)
                 ms = values.take(pa.array(rows)).cast(pa.int64()).to_numpy(zero_copy_only=False)
@@ -138,10 +138,6 @@ def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
 def _first_bytes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     """Each value's first byte (anything for an empty value)."""
     return data[np.minimum(offsets[:-1], len(data) - 1)] if len(data) else np.zeros(len(offsets) - 1, np.uint8)
-
-
-def _mask(values: pa.Array) -> np.ndarray:
-    return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
 
 
 def _scalar(value: str, formats: list[str]):
