@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import fixed_width, layout, mask_of, per_distinct_array, present
+from transforms.columns.text import distinct, fixed_width, layout, mask_of, per_distinct_array, present, remembered
 from transforms.identifiers import USCC_ALPHABET, normalize_cert
 from transforms.keyed import PseudonymKey, as_pseudonym_key
 
@@ -114,8 +114,10 @@ def pseudonyms(key: PseudonymKey | bytes, numbers: pa.Array) -> pa.Array:
     key = as_pseudonym_key(key)
     if key not in _PSEUDONYMS and len(_PSEUDONYMS) >= _KEYS_KEPT:
         _PSEUDONYMS.clear()
-    return per_distinct_array(numbers, lambda v: key.hex(v.encode("utf-8")) if v else None, pa.string(),
-                              memo=_PSEUDONYMS.setdefault(key, {}))
+    found, indices = distinct(numbers)
+    keys = remembered(found, lambda new: [h if n else None for n, h in zip(new, key.hex_texts(new))],
+                      _PSEUDONYMS.setdefault(key, {}))  # an empty number has no pseudonym
+    return pa.array(keys, pa.string()).take(indices)
 
 
 def mask_ids(numbers: pa.Array) -> pa.Array:

@@ -42,7 +42,7 @@ def phones(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     if other.any():
         rows = np.flatnonzero(other)
         found, indices = distinct(values, rows)
-        both = remembered(found, lambda v: (mask_phone(v), not is_phone_number(v)), _PHONES)
+        both = remembered(found, lambda new: [(mask_phone(v), not is_phone_number(v)) for v in new], _PHONES)
         masked = pc.replace_with_mask(masked, pa.array(other), pa.array([b[0] for b in both], pa.string()).take(indices))
         malformed[rows] = np.array([b[1] for b in both], dtype=bool)[indices.to_numpy()]
     return masked, malformed

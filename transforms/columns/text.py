@@ -94,16 +94,19 @@ def per_distinct_array(values: pa.Array, fn: Callable, type_: pa.DataType, rows:
     NULL. `memo`: results kept from earlier batches, for an `fn` whose result depends on its argument alone
     (people recur from one batch to the next)."""
     found, indices = distinct(values, rows)
-    return pa.array([fn(v) for v in found] if memo is None else remembered(found, fn, memo), type_).take(indices)
+    results = [fn(v) for v in found] if memo is None else remembered(found, lambda new: list(map(fn, new)), memo)
+    return pa.array(results, type_).take(indices)
 
 
-def remembered(found: list, fn: Callable, memo: dict) -> list:
-    """fn of each value, from `memo` where an earlier batch computed it; the memo starts over when full."""
+def remembered(found: list, compute: Callable[[list], list], memo: dict) -> list:
+    """The result of each value, from `memo` where an earlier batch computed it, by `compute` (all the values
+    not in the memo → their results) for the rest; the memo starts over when full."""
     if len(memo) > _MEMO_LIMIT:
         memo.clear()
     out = list(map(memo.get, found, repeat(memo)))  # the memo itself where it has none: no result can be it
-    for at in [at for at, result in enumerate(out) if result is memo]:
-        out[at] = memo[found[at]] = fn(found[at])
+    new = [at for at, result in enumerate(out) if result is memo]
+    for at, result in zip(new, compute([found[at] for at in new])):
+        out[at] = memo[found[at]] = result
     return out
 
 
