@@ -69,19 +69,20 @@ class _Batch:
 
     def __init__(self, table: pa.Table, ctx: Context):
         self.table, self.ctx, self.n = table, ctx, table.num_rows
+        self._names = set(table.column_names)  # a property that builds a new list each time it is read
         self.found: dict[str, np.ndarray] = {}
         self.first: dict[int, tuple[str, str]] = {}  # row → (reason, detail) of its first failing check
         self.rejected = np.zeros(self.n, dtype=bool)
-        self.defect = present(self._column("_defect")) if "_defect" in table.column_names else np.zeros(self.n, bool)
+        self.defect = present(self._column("_defect")) if "_defect" in self._names else np.zeros(self.n, bool)
         # Every mapped column is read once, and stripped and checked as one array: a page of 100 records
         # costs a few kernel calls, not a few per field.
-        self._sent = {c: self._column(c) for c in dict.fromkeys(ctx.fields.values()) if c in table.column_names}
+        self._sent = {c: self._column(c) for c in dict.fromkeys(ctx.fields.values()) if c in self._names}
         stripped = _per_column(self._sent, strip_null)
         self._stripped = {field: stripped[c] for field, c in ctx.fields.items() if c in stripped}
         self._storable()
 
     def _column(self, name: str | None) -> pa.Array:
-        return as_text(self.table.column(name) if name in self.table.column_names else None, self.n)
+        return as_text(self.table.column(name) if name in self._names else None, self.n)
 
     def raw(self, field: str) -> pa.Array:
         """A field's column as sent (NULL where the spec or the batch lacks it)."""
@@ -184,7 +185,7 @@ class _Batch:
             computed = pc.binary_join_element_wise(prefix, padded, ".")
         else:
             computed = pa.array([f"{prefix}.{n:09d}" for n in numbers.to_pylist()], pa.string())
-        if "_delivery_order" not in self.table.column_names:
+        if "_delivery_order" not in self._names:
             return computed
         sent = self._column("_delivery_order")
         given = pc.fill_null(pc.not_equal(sent, ""), False)
