@@ -21,7 +21,7 @@ from schemas.findings import FINDINGS
 from transforms.columns import identity, masks
 from transforms.columns.codes import code_map
 from transforms.columns.numbers import parse_fees, parse_ints
-from transforms.columns.text import as_text, holds_nul, per_distinct, present, strip_null, unsliced
+from transforms.columns.text import as_text, holds_nul, per_distinct_array, present, strip_null, unsliced
 from transforms.columns.times import INSTANT, parse_times
 from transforms.identifiers import normalize_impl_code
 from transforms.pii import describe_value
@@ -47,22 +47,21 @@ def unify_columnar(batch: pa.RecordBatch | pa.Table, ctx: Context,
     columns = (_cases if ctx.stream == "cases" else _evaluations)(read, held_elsewhere or {})
     kept = ~read.defect & ~read.rejected
     schema = UNIFIED_BATCH_SCHEMAS[ctx.stream]
-    keep = pa.array(kept)
     columns["delivery_order"] = read.delivery_order()
-    rows = pa.table({name: _filtered(columns[name], keep, kept, field.type) for name, field in
-                     zip(schema.names, schema)}, schema=schema)
+    # One filter over the whole table, none when every record loads (an API page, most file batches).
+    rows = pa.Table.from_arrays([_typed(columns[name], field.type) for name, field in zip(schema.names, schema)],
+                                schema=schema)
+    rows = rows if kept.all() else rows.filter(pa.array(kept))
     # Every check the stream's fields allow is present, with 0 when it found nothing; loaded rows only.
     findings = {(reason, FINDINGS[reason].column): int((read.found[reason] & kept).sum()) if reason in read.found
                 else 0 for reason in read.checks()}
     return Unified(rows, read.rejects(columns["delivery_order"]), findings)
 
 
-def _filtered(values, keep: pa.Array, kept: np.ndarray, type_: pa.DataType) -> pa.Array:
+def _typed(values, type_: pa.DataType) -> pa.Array:
     if isinstance(values, np.ndarray):
-        return pa.array(values[kept].tolist(), type_)
-    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return pa.array(np.asarray(values, dtype=object)[kept].tolist(), type_)
-    return values.filter(keep).cast(type_)
+        return pa.array(values, type_)
+    return values if values.type == type_ else values.cast(type_)
 
 
 class _Batch:
@@ -70,19 +69,20 @@ class _Batch:
 
     def __init__(self, table: pa.Table, ctx: Context):
         self.table, self.ctx, self.n = table, ctx, table.num_rows
+        self._names = set(table.column_names)  # a property that builds a new list each time it is read
         self.found: dict[str, np.ndarray] = {}
         self.first: dict[int, tuple[str, str]] = {}  # row → (reason, detail) of its first failing check
         self.rejected = np.zeros(self.n, dtype=bool)
-        self.defect = present(self._column("_defect")) if "_defect" in table.column_names else np.zeros(self.n, bool)
+        self.defect = present(self._column("_defect")) if "_defect" in self._names else np.zeros(self.n, bool)
         # Every mapped column is read once, and stripped and checked as one array: a page of 100 records
         # costs a few kernel calls, not a few per field.
-        self._sent = {c: self._column(c) for c in dict.fromkeys(ctx.fields.values()) if c in table.column_names}
+        self._sent = {c: self._column(c) for c in dict.fromkeys(ctx.fields.values()) if c in self._names}
         stripped = _per_column(self._sent, strip_null)
         self._stripped = {field: stripped[c] for field, c in ctx.fields.items() if c in stripped}
         self._storable()
 
     def _column(self, name: str | None) -> pa.Array:
-        return as_text(self.table.column(name) if name in self.table.column_names else None, self.n)
+        return as_text(self.table.column(name) if name in self._names else None, self.n)
 
     def raw(self, field: str) -> pa.Array:
         """A field's column as sent (NULL where the spec or the batch lacks it)."""
@@ -165,9 +165,9 @@ class _Batch:
             self.fail([row % self.n], e.reason, lambda _, f=field, e=e: f"{self.ctx.fields[f]} ({f}): {e}")
         return [by_field.get(f, pa.nulls(self.n, INSTANT)) for f in fields]
 
-    def integer(self, field: str, minimum: int | None = None) -> list:
+    def integer(self, field: str, minimum: int | None = None) -> pa.Array:
         if field not in self.ctx.fields:
-            return [None] * self.n
+            return pa.nulls(self.n, pa.int64())
         values, errors = parse_ints(self.get(field), minimum)
         self.bad_values(field, errors)
         return values
@@ -185,7 +185,7 @@ class _Batch:
             computed = pc.binary_join_element_wise(prefix, padded, ".")
         else:
             computed = pa.array([f"{prefix}.{n:09d}" for n in numbers.to_pylist()], pa.string())
-        if "_delivery_order" not in self.table.column_names:
+        if "_delivery_order" not in self._names:
             return computed
         sent = self._column("_delivery_order")
         given = pc.fill_null(pc.not_equal(sent, ""), False)
@@ -255,9 +255,9 @@ def _cases(read: _Batch, held: dict[str, str]) -> dict:
     """The unified case columns; fields are read, and so fail, in the order a record's were."""
     ctx, n = read.ctx, read.n
     applicant = _applicant(read)
-    impl = per_distinct(read.get("impl_code"), lambda v: normalize_impl_code(v) if v else None)
+    impl = per_distinct_array(read.get("impl_code"), normalize_impl_code, pa.string())
     ascii_names = ctx.options.get("item_name_ascii")
-    items = per_distinct(read.get("item_name"), lambda v: to_ascii_width(v) if v and ascii_names else v)
+    items = per_distinct_array(read.get("item_name"), to_ascii_width, pa.string()) if ascii_names else read.get("item_name")
     regions = pc.utf8_slice_codeunits(read.get("region_code"), 0, 6)  # 340603000000 names the county 340603
     version = read.integer("source_version")
     case_type, case_type_unknown = read.code("case_type", required=False)
@@ -276,7 +276,7 @@ def _cases(read: _Batch, held: dict[str, str]) -> dict:
         "case_no": read.get("case_no"),
         "source_system": pa.array([ctx.source] * n, pa.string()),
         "source_record_id": read.get("source_record_id"),
-        "source_version": [1 if v is None else v for v in version],
+        "source_version": pc.fill_null(version, 1),
         "impl_code": impl,
         "item_name": items,
         "case_type": read.unified("case_type", case_type),
@@ -307,11 +307,13 @@ def _flag(read: _Batch, field: str, finding: str) -> np.ndarray:
     finding (the contract quarantines unknown status, channel, applicant type and score codes only)."""
     index, unknown = read.code(field, required=False)
     read.finding(finding, unknown)
-    values = read.unified(field, index)
-    return np.array([bool(v) for v in values.tolist()], dtype=bool)
+    if field not in read.ctx.fields:
+        return np.zeros(read.n, dtype=bool)
+    truth = [bool(v) for v in code_map(read.ctx.codes[field]).values.tolist()]
+    return np.array(truth + [False], dtype=bool)[index]  # index -1: no code, false
 
 
-def _promise_days(read: _Batch) -> list:
+def _promise_days(read: _Batch) -> pa.Array:
     """承诺时限 in working days: n 自然日 → (5n + 6) div 7, h 小时 → (h + 7) div 8. A negative time limit is no
     time limit at all: quarantined (out_of_range) like one beyond the store's integer range. A unit the map
     does not know cannot be converted: NULL with a finding."""
@@ -320,19 +322,11 @@ def _promise_days(read: _Batch) -> list:
         return days
     index, unknown = read.code("promise_unit", required=False)
     units = read.unified("promise_unit", index)
-    unknown &= np.array([d is not None for d in days], dtype=bool)
+    unknown &= present(days)
     read.finding("unknown_promise_unit", unknown)
-    out = []
-    for d, unit, bad in zip(days, units.tolist(), unknown.tolist()):
-        if d is None or bad:
-            out.append(None)
-        elif unit == "natural_days":
-            out.append((5 * d + 6) // 7)
-        elif unit == "hours":
-            out.append((d + 7) // 8)
-        else:
-            out.append(d)
-    return out
+    d = pc.fill_null(days, 0).to_numpy()
+    working = np.where(units == "natural_days", (5 * d + 6) // 7, np.where(units == "hours", (d + 7) // 8, d))
+    return pa.array(working, pa.int64(), mask=~present(days) | unknown)
 
 
 def _required(read: _Batch, columns: dict) -> None:
@@ -436,7 +430,7 @@ def _in(values: np.ndarray, allowed) -> np.ndarray:
 
 
 def _pseudonymized(read: _Batch, keys: pa.Array, types: np.ndarray, cert_type: np.ndarray,
-                   uscc_type: np.ndarray) -> tuple[list, list]:
+                   uscc_type: np.ndarray) -> tuple[pa.Array, pa.Array]:
     """A source whose reader pseudonymized the number (police): it checked the number and says so in the mask."""
     ctx = read.ctx
     column = ctx.fields.get("applicant_cert")
@@ -448,14 +442,14 @@ def _pseudonymized(read: _Batch, keys: pa.Array, types: np.ndarray, cert_type: n
     declared[unknown & personal_applicant], declared[unknown & ~personal_applicant] = "999", "099"
     read.finding("unknown_cert_type", unknown)
     out_keys, out_masked = [None] * read.n, [None] * read.n
-    for row, (key, masked) in enumerate(zip(keys.to_pylist(), read.get("applicant_cert_masked").to_pylist())):
+    for row, (key, masked) in enumerate(zip(_values(keys), _values(read.get("applicant_cert_masked")))):
         found = pseudonymized_identity(key, masked, declared[row])
         if isinstance(found, Refused):
             read.fail([row], found.reason, lambda _, d=found.detail: f"{column} {d}")
         elif found is not None:
             unit_type, cert_type[row], out_keys[row], out_masked[row] = found
             uscc_type[row] = -1 if unit_type is None else unit_type
-    return out_keys, out_masked
+    return pa.array(out_keys, pa.string()), pa.array(out_masked, pa.string())
 
 
 def _evaluations(read: _Batch, held: dict[str, str]) -> dict:
@@ -480,8 +474,8 @@ def _evaluations(read: _Batch, held: dict[str, str]) -> dict:
         "source_system": pa.array([ctx.source] * n, pa.string()),
         "eval_no": read.get("eval_no"),
         "case_no": read.get("case_no"),
-        "source_version": [1 if v is None else v for v in version],
-        "assess_number": [1 if v is None else v for v in assess_number],
+        "source_version": pc.fill_null(version, 1),
+        "assess_number": pc.fill_null(assess_number, 1),
         "score": read.unified("score", score),
         "score_raw": read.raw("score"),
         "channel": channel,
@@ -514,3 +508,8 @@ def _evaluator_keys(read: _Batch) -> pa.Array:
         keys = identity.pseudonyms(read.ctx.pii_key, chosen)
     read.finding("invalid_evaluator_cert", has & ~present(keys))
     return keys
+
+
+def _values(column: pa.Array) -> list:
+    """A column as Python values; to_numpy makes no Arrow scalar per value as to_pylist does."""
+    return column.to_numpy(zero_copy_only=False).tolist()

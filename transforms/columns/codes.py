@@ -7,6 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.columns.text import ints_or, present
+
 
 @dataclass(frozen=True)
 class CodeMap:
@@ -15,9 +17,8 @@ class CodeMap:
 
     def lookup(self, codes: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """(index into the map, -1 where the code is NULL or unknown; mask of the codes the map does not know)."""
-        found = pc.index_in(codes, value_set=self.keys)
-        index = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        unknown = codes.is_valid().to_numpy(zero_copy_only=False) & (index < 0)
+        index = ints_or(pc.index_in(codes, value_set=self.keys), -1)
+        unknown = present(codes) & (index < 0)
         return index, unknown
 
     def unified(self, index: np.ndarray) -> np.ndarray:

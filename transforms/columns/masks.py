@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import per_distinct
+from transforms.columns.text import distinct, mask_of, per_distinct_array, present, remembered
 from transforms.pii import is_phone_number, mask_free_text, mask_person_name, mask_phone
 
 # A name all of CJK ideographs or all of ASCII letters: no separator to keep in place, every character counts.
@@ -13,6 +13,9 @@ _PLAIN_NAME = r"^(?:[\x{4e00}-\x{9fff}]+|[A-Za-z]+)$"
 _MOBILE = r"^1[3-9][0-9]{9}$"
 # Free text without any decimal digit holds no number to mask.
 _DIGIT = r"\p{Nd}"
+# Masks computed in earlier batches: an applicant recurs.
+_NAMES: dict[str, str] = {}
+_PHONES: dict[str, tuple[str, bool]] = {}
 
 
 def mask_names(names: pa.Array, personal: np.ndarray) -> pa.Array:
@@ -20,12 +23,12 @@ def mask_names(names: pa.Array, personal: np.ndarray) -> pa.Array:
     length = pc.utf8_length(names)
     keep = pc.if_else(pc.less_equal(length, 1), 0, pc.if_else(pc.less_equal(length, 3), 1, 2))
     plain = pc.binary_join_element_wise(_head(names, keep), pc.binary_repeat("*", pc.subtract(length, keep)), "")
-    fancy = personal & names.is_valid().to_numpy(zero_copy_only=False) & ~_matches(names, _PLAIN_NAME)
+    fancy = personal & present(names) & ~_matches(names, _PLAIN_NAME)
     masked = plain
     if fancy.any():
         rows = np.flatnonzero(fancy)
         masked = pc.replace_with_mask(plain, pa.array(fancy),
-                                      pa.array(per_distinct(names, mask_person_name, rows), pa.string()))
+                                      per_distinct_array(names, mask_person_name, pa.string(), rows, _NAMES))
     return pc.if_else(pa.array(personal), masked, names)
 
 
@@ -35,12 +38,13 @@ def phones(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 3), "****",
                                          pc.utf8_slice_codeunits(values, 7), "")
     malformed = np.zeros(len(values), dtype=bool)
-    other = ~mobile & values.is_valid().to_numpy(zero_copy_only=False)
+    other = ~mobile & present(values)
     if other.any():
         rows = np.flatnonzero(other)
-        both = per_distinct(values, lambda v: (mask_phone(v), not is_phone_number(v)), rows)
-        masked = pc.replace_with_mask(masked, pa.array(other), pa.array([b[0] for b in both], pa.string()))
-        malformed[rows] = [b[1] for b in both]
+        found, indices = distinct(values, rows)
+        both = remembered(found, lambda new: [(mask_phone(v), not is_phone_number(v)) for v in new], _PHONES)
+        masked = pc.replace_with_mask(masked, pa.array(other), pa.array([b[0] for b in both], pa.string()).take(indices))
+        malformed[rows] = np.array([b[1] for b in both], dtype=bool)[indices.to_numpy()]
     return masked, malformed
 
 
@@ -50,8 +54,7 @@ def mask_texts(values: pa.Array) -> pa.Array:
     if not digits.any():
         return values
     rows = np.flatnonzero(digits)
-    return pc.replace_with_mask(values, pa.array(digits),
-                                pa.array(per_distinct(values, mask_free_text, rows), pa.string()))
+    return pc.replace_with_mask(values, pa.array(digits), per_distinct_array(values, mask_free_text, pa.string(), rows))
 
 
 def _head(values: pa.Array, keep: pa.Array) -> pa.Array:
@@ -61,4 +64,4 @@ def _head(values: pa.Array, keep: pa.Array) -> pa.Array:
 
 
 def _matches(values: pa.Array, pattern: str) -> np.ndarray:
-    return pc.fill_null(pc.match_substring_regex(values, pattern), False).to_numpy(zero_copy_only=False)
+    return mask_of(pc.match_substring_regex(values, pattern))

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns.text import per_distinct
+from transforms.columns.text import distinct, ints_or, per_distinct
 from transforms.values import BadValue, parse_int, parse_money
 
 MONEY = pa.decimal128(16, 2)
@@ -15,17 +15,18 @@ _PLAIN_YUAN = r"^[0-9]{1,13}(\.[0-9]{1,2})?$"
 _PLAIN_FEN = r"^[0-9]{1,15}$"
 
 
-def parse_ints(values: pa.Array, minimum: int | None = None) -> tuple[list, dict[int, BadValue]]:
-    """(whole number or None per row, row → BadValue); `values` stripped (text.strip_null).
+def parse_ints(values: pa.Array, minimum: int | None = None) -> tuple[pa.Array, dict[int, BadValue]]:
+    """(whole numbers as int64, NULL for none or a bad one; row → BadValue); `values` stripped (text.strip_null).
 
     Counts and versions take few distinct values in a batch: parsed once each.
     """
-    parse = (lambda v: _scalar(parse_int, v)) if minimum is None else (lambda v: _scalar(parse_int, v, minimum))
-    parsed = per_distinct(values, parse)
-    errors = {i: p for i, p in enumerate(parsed) if isinstance(p, BadValue)}
-    for i in errors:
-        parsed[i] = None
-    return parsed, errors
+    found, indices = distinct(values)
+    parsed = [_scalar(parse_int, v) if minimum is None else _scalar(parse_int, v, minimum) for v in found]
+    numbers = pa.array([None if isinstance(p, BadValue) else p for p in parsed], pa.int64()).take(indices)
+    bad = np.array([isinstance(p, BadValue) for p in parsed] + [False], dtype=bool)
+    index = ints_or(indices, -1)  # -1: NULL, the trailing False
+    rows = np.flatnonzero(bad[index])
+    return numbers, {int(row): parsed[index[row]] for row in rows}
 
 
 def parse_fees(values: pa.Array, empty: str | None, unit: str) -> tuple[pa.Array, dict[int, BadValue]]:
