@@ -22,8 +22,9 @@ service_case) is printed beside the pipeline's.
 Last, the floor that the table shape sets, measured on each loaded
 store: the loaded cases written again by one `INSERT … SELECT` into the emptied
 service_case, with its seven indexes maintained row by row, and with the
-secondary ones built after (as a large merge does). SQL alone, no Python: a
-pipeline that validates and merges cannot load faster than this.
+secondary ones built after (as a large merge does); and every stored row
+rewritten by one `UPDATE … FROM`, indexes built after (a reload's floor). SQL
+alone, no Python: a pipeline that validates and merges cannot load faster.
 """
 
 import argparse
