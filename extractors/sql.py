@@ -77,6 +77,8 @@ from typing import NamedTuple
 import pyarrow as pa
 import sqlalchemy as sa
 
+from schemas.sql import is_utf8
+
 BATCH_ROWS = 20_000
 _BEIJING_OFFSET = timedelta(hours=8)
 _BEIJING = timezone(_BEIJING_OFFSET)
@@ -312,7 +314,7 @@ def _text_array(values: tuple) -> tuple[pa.Array, set[int]]:
         texts, bad = [], set()
         for i, value in enumerate(values):
             text = None if value is None else _text(value)
-            if text is not None and not _is_utf8(text):
+            if text is not None and not is_utf8(text):
                 bad.add(i)
                 text = None
             texts.append(text)
@@ -327,14 +329,6 @@ def _text(value) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "surrogateescape")  # bytes that are not UTF-8 stay visible as such
     return str(value)  # datetime: `yyyy-MM-dd HH:mm:ss` (plus `.ffffff` only if stored); int, float: digits
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _raw_row(names: list[str], row) -> str:

@@ -35,10 +35,11 @@ def key_list(keys: Iterable[str]) -> str:
     A key no store can hold is left out, so that raw keys looked up before their record is checked never
     fail the statement: one with a NUL character or a byte that was not UTF-8 (a lone surrogate).
     """
-    return json.dumps(sorted({k for k in keys if "\x00" not in k and _encodable(k)}), ensure_ascii=False)
+    return json.dumps(sorted({k for k in keys if "\x00" not in k and is_utf8(k)}), ensure_ascii=False)
 
 
-def _encodable(text: str) -> bool:
+def is_utf8(text: str) -> bool:
+    """False for text holding a lone surrogate (a byte that was not UTF-8, kept by surrogateescape)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
